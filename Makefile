@@ -1,0 +1,54 @@
+# BrainLens: `make run` sets up and starts the app; `make test` sets up and runs every test.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+MODEL := resources/models/brainlens-vgg16.onnx
+# System packages the tests use: pdftoppm/pdftotext (reports), Xvfb (real-window screenshots),
+# the X/EGL libraries Qt needs, dpkg-deb (installer).
+SYSTEM_PACKAGES := poppler-utils xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 \
+	libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
+	libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0
+
+.PHONY: run test venv model system-packages installer benchmark clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[train,export,dev]'
+	touch $@
+
+venv: $(STAMP)
+
+# The default model is built from third-party weights (see README, "The model"), never committed.
+$(MODEL): | $(STAMP)
+	$(PY) -m export default
+
+model: $(MODEL)
+
+run: venv model
+	$(PY) -m app
+
+system-packages:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing system packages:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else echo "note: missing system packages (tests that need them are skipped):$$missing"; fi; \
+	fi
+
+test: venv system-packages model
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+installer: venv model
+	$(VENV)/bin/pip install --quiet -e '.[installer]'
+	$(PY) -m installer.build
+
+benchmark: venv model
+	$(PY) -m benchmarks.throughput
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info $(MODEL)
