@@ -1,0 +1,36 @@
+"""The one rounding source for every number BrainLens writes out.
+
+The PDF report, the CSV/JSON writers and the audit log all round probabilities here, so a
+confidence printed in a report is digit-for-digit the one in the CSV next to it
+(0.8734 in the CSV is "87.34 %" in the PDF, never "87.3 %" from a second rounding of the raw float).
+"""
+
+from __future__ import annotations
+
+import math
+
+PROBABILITY_DECIMALS = 4
+
+
+def round_probability(p: float | None) -> float | None:
+    """A probability in [0, 1] rounded to PROBABILITY_DECIMALS; None (or NaN) stays None."""
+    if p is None:
+        return None
+    value = float(p)
+    if math.isnan(value):
+        return None
+    return round(min(max(value, 0.0), 1.0), PROBABILITY_DECIMALS)
+
+
+def format_probability(p: float | None) -> str:
+    """The CSV text of a probability: "0.8734"; "" when absent."""
+    value = round_probability(p)
+    return "" if value is None else f"{value:.{PROBABILITY_DECIMALS}f}"
+
+
+def format_percent(p: float | None, missing: str = "—") -> str:
+    """The report text of a probability: "87.34 %" (the CSV's digits, shifted two places)."""
+    value = round_probability(p)
+    if value is None:
+        return missing
+    return f"{value * 100:.{PROBABILITY_DECIMALS - 2}f} %"
