@@ -97,6 +97,7 @@ class Scan:
     file_sha256: str = ""
     frame_count: int | None = None
     cropped: bool = False
+    inverted: bool = False  # MONOCHROME1: display = 255 - window(pixels); re-windowing must invert too
 
     def __post_init__(self) -> None:
         self.source = Path(self.source)
