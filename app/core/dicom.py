@@ -123,6 +123,8 @@ def load_dicom(path: Path, ds: Dataset | None = None) -> list[Scan]:
     path = Path(path)
     ds = read_dataset(path) if ds is None else ds
     if not any(keyword in ds for keyword in PIXEL_KEYWORDS):
+        if _expects_pixels(ds):  # an image whose file ends before (or inside) its pixel data
+            raise TruncatedFileError(path=path)
         raise NoPixelDataError(path=path)
     check_size(ds, path)
     check_decoder(ds, path)
@@ -229,6 +231,15 @@ def _missing_decoder(syntax: Any, path: Path) -> MissingDecoderError:
         f"Install the Python package(s) {', '.join(packages)} (pip install {' '.join(packages)}) and try again.",
         path, syntax=name, packages=packages,
     )
+
+
+def _expects_pixels(ds: Dataset) -> bool:
+    """True for an image object: image attributes present, an image SOP class, or nothing at all
+    parsed after the file meta (pydicom drops a dataset cut inside an element)."""
+    meta = getattr(ds, "file_meta", None)
+    sop_class = ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta is not None else None)
+    sop_name = getattr(sop_class, "name", "") or ""
+    return "Rows" in ds or "Image Storage" in sop_name or "Dose Storage" in sop_name or len(ds) == 0
 
 
 def _transfer_syntax(ds: Dataset):

@@ -217,6 +217,8 @@ def _sniff(path: Path) -> str:
             head = fh.read(132)
     except OSError:
         return "unknown"
+    if head[128:132] == b"DICM":  # first: a DICOM preamble may itself look like a TIFF header
+        return "dicom"
     if images.looks_like_image(head):
         return "image"
     if dicom.looks_like_dicom(head):
