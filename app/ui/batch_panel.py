@@ -1,0 +1,216 @@
+"""The batch results table: one row per classified scan, filling in live, sortable, exportable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+COLUMNS = ("File", "Position", "Class", "Confidence", "P(tumour)", "Flags")
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """What the table shows of one batch result (the scan's pixels are not kept)."""
+
+    path: Path
+    label: str
+    position: str
+    frame: int | None
+    slice_index: int | None
+    ok: bool
+    class_name: str
+    confidence: float | None
+    p_tumour: float | None
+    flags: str
+    error: str
+
+
+def row_from_item(item: Any, display_names: dict[str, str] | None = None) -> BatchRow:
+    """A ``BatchItem`` (app.core.batch) as a table row."""
+    names = display_names or {}
+    prediction = getattr(item, "prediction", None)
+    frame = getattr(item, "frame", None)
+    slice_index = getattr(item, "slice_index", None)
+    position = []
+    if slice_index is not None:
+        position.append(f"slice {slice_index + 1}")
+    if frame is not None:
+        position.append(f"frame {frame + 1}")
+    ok = getattr(item, "status", "ok") == "ok" and prediction is not None
+    if ok:
+        assessed = bool(getattr(prediction, "assessed", True))
+        class_name = names.get(prediction.predicted_class, prediction.predicted_class)
+        if not assessed:
+            class_name = f"Not assessed ({class_name})"
+        flags = ", ".join(f.replace("_", " ") for f in getattr(prediction, "flags", ()))
+        return BatchRow(Path(item.path), getattr(item, "label", Path(item.path).name), ", ".join(position),
+                        frame, slice_index, True, class_name, float(prediction.confidence),
+                        getattr(prediction, "p_tumour", None), flags, "")
+    error = getattr(item, "error", None) or "could not be classified"
+    return BatchRow(Path(item.path), getattr(item, "label", Path(item.path).name), ", ".join(position),
+                    frame, slice_index, False, "Error", None, None, "", str(error))
+
+
+class BatchTableModel(QAbstractTableModel):
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.rows: list[BatchRow] = []
+        self.items: list[Any] = []  # the core's items (for CSV/JSON export), pixels dropped
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self.rows, self.items = [], []
+        self.endResetModel()
+
+    def add(self, row: BatchRow, item: Any) -> None:
+        position = len(self.rows)
+        self.beginInsertRows(QModelIndex(), position, position)
+        self.rows.append(row)
+        self.items.append(item)
+        self.endInsertRows()
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        row, column = self.rows[index.row()], index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(row, column)
+        if role == SORT_ROLE:
+            return self._sort_key(row, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return row.error or str(row.path)
+        if role == Qt.ItemDataRole.ForegroundRole and not row.ok:
+            return QColor(230, 120, 110)
+        if role == Qt.ItemDataRole.ForegroundRole and row.flags and column == 5:
+            return QColor(224, 179, 74)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (3, 4):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    @staticmethod
+    def _text(row: BatchRow, column: int) -> str:
+        if column == 0:
+            return row.label
+        if column == 1:
+            return row.position
+        if column == 2:
+            return row.class_name
+        if column == 3:
+            return "" if row.confidence is None else f"{100 * row.confidence:.1f} %"
+        if column == 4:
+            return "" if row.p_tumour is None else f"{100 * row.p_tumour:.1f} %"
+        return row.flags if row.ok else row.error
+
+    @staticmethod
+    def _sort_key(row: BatchRow, column: int):
+        if column == 3:
+            return -1.0 if row.confidence is None else row.confidence
+        if column == 4:
+            return -1.0 if row.p_tumour is None else row.p_tumour
+        if column == 1:
+            return (row.slice_index or 0) * 100000 + (row.frame or 0)
+        return BatchTableModel._text(row, column).lower()
+
+
+class BatchPanel(QWidget):
+    """Table + progress bar + Cancel + Export CSV. ``row_activated`` carries the BatchRow clicked."""
+
+    row_activated = Signal(object)
+    cancel_requested = Signal()
+    export_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = BatchTableModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # arrival order until the user sorts
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.clicked.connect(self._clicked)
+        self.table.activated.connect(self._clicked)
+
+        self.status = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setMaximumWidth(320)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.clicked.connect(self.export_requested)
+        self.export_button.setEnabled(False)
+        bar = QHBoxLayout()
+        bar.addWidget(self.status, 1)
+        bar.addWidget(self.progress)
+        bar.addWidget(self.cancel_button)
+        bar.addWidget(self.export_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 6)
+        layout.addLayout(bar)
+        layout.addWidget(self.table)
+
+    def start(self, description: str) -> None:
+        self.model.clear()
+        self.status.setText(description)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.cancel_button.setEnabled(True)
+        self.cancel_button.show()
+        self.export_button.setEnabled(False)
+
+    def set_progress(self, done: int, total: int | None, message: str = "") -> None:
+        if total:
+            self.progress.setRange(0, total)
+            self.progress.setValue(min(done, total))
+        text = message or (f"{done} of {total} classified" if total else f"{done} classified")
+        self.status.setText(text)
+
+    def finish(self, message: str) -> None:
+        self.status.setText(message)
+        self.progress.hide()
+        self.cancel_button.setEnabled(False)
+        self.export_button.setEnabled(self.model.rowCount() > 0)
+
+    def _clicked(self, index: QModelIndex) -> None:
+        source = self.proxy.mapToSource(index)
+        if source.isValid():
+            self.row_activated.emit(self.model.rows[source.row()])

@@ -1,0 +1,240 @@
+"""The viewer: two synchronised panes, the scan on the left and its Grad-CAM overlay on the right.
+
+Mouse: wheel zooms about the cursor, left-drag pans, right-drag adjusts window/level (the panes only
+report the drag; the window re-windows the scan through app.core.windowing), double-click resets.
+Both panes always show the same part of the image at the same zoom.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPixmap, QTransform
+from PySide6.QtWidgets import (
+    QFrame,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QHBoxLayout,
+    QSplitter,
+    QWidget,
+)
+
+from app.ui.qimage import to_pixmap
+
+ZOOM_STEP = 1.15
+ZOOM_RANGE = (0.05, 40.0)
+TEXT_COLOUR = QColor(214, 220, 226)
+HINT_COLOUR = QColor(130, 138, 148)
+
+
+class ImagePane(QGraphicsView):
+    """One pane: an image, corner annotations and a centred hint when there is nothing to show."""
+
+    view_changed = Signal()  # zoom or pan by the user
+    window_drag_started = Signal()
+    window_dragged = Signal(float, float)  # total dx, dy (screen pixels) since the drag started
+    window_drag_finished = Signal()
+    reset_requested = Signal()
+
+    def __init__(self, hint: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self._item = QGraphicsPixmapItem()
+        self._item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.scene().addItem(self._item)
+        self._hint = hint
+        self._corners: dict[str, str] = {}
+        self._fit = True
+        self._drag_origin: QPointF | None = None
+        self.setAcceptDrops(False)  # drops go to the main window
+        self.viewport().setAcceptDrops(False)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setBackgroundBrush(QColor(0, 0, 0))
+        self.setRenderHints(QPainter.RenderHint.SmoothPixmapTransform | QPainter.RenderHint.Antialiasing)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
+        self.setMinimumSize(160, 160)
+
+    # --- content ---------------------------------------------------------------------------------
+    def set_image(self, image: np.ndarray | None) -> None:
+        """Shows a uint8 image (None clears the pane). Keeps the view unless the size changes."""
+        if image is None:
+            self._item.setPixmap(QPixmap())
+            self.viewport().update()
+            return
+        pixmap = to_pixmap(image)
+        size_changed = self._item.pixmap().size() != pixmap.size()
+        self._item.setPixmap(pixmap)
+        if size_changed:
+            self.setSceneRect(QRectF(pixmap.rect()))
+            self.reset_view()
+        self.viewport().update()
+
+    def has_image(self) -> bool:
+        return not self._item.pixmap().isNull()
+
+    def set_hint(self, hint: str) -> None:
+        self._hint = hint
+        self.viewport().update()
+
+    def set_corner_text(self, corner: str, text: str) -> None:
+        """corner: "top_left", "top_right", "bottom_left" or "bottom_right"."""
+        self._corners[corner] = text
+        self.viewport().update()
+
+    # --- view ------------------------------------------------------------------------------------
+    def reset_view(self) -> None:
+        self._fit = True
+        if self.has_image():
+            self.fitInView(self._item, Qt.AspectRatioMode.KeepAspectRatio)
+
+    @property
+    def zoom(self) -> float:
+        return float(self.transform().m11())
+
+    def zoom_by(self, factor: float) -> None:
+        target = min(max(self.zoom * factor, ZOOM_RANGE[0]), ZOOM_RANGE[1])
+        self._fit = False
+        self.scale(target / self.zoom, target / self.zoom)
+        self.view_changed.emit()
+
+    def scene_centre(self) -> QPointF:
+        return self.mapToScene(self.viewport().rect().center())
+
+    def follow(self, transform: QTransform, centre: QPointF, fit: bool) -> None:
+        """Shows what another pane shows (same zoom, same centre)."""
+        self._fit = fit
+        self.setTransform(transform)
+        self.centerOn(centre)
+
+    # --- events ----------------------------------------------------------------------------------
+    def wheelEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        steps = event.angleDelta().y() / 120.0
+        if steps and self.has_image():
+            self.zoom_by(ZOOM_STEP**steps)
+        event.accept()
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.RightButton and self.has_image():
+            self._drag_origin = event.position()
+            self.viewport().setCursor(Qt.CursorShape.SizeAllCursor)
+            self.window_drag_started.emit()
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        if self._drag_origin is not None:
+            delta = event.position() - self._drag_origin
+            self.window_dragged.emit(float(delta.x()), float(delta.y()))
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self._fit = False
+            self.view_changed.emit()
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        if self._drag_origin is not None and event.button() == Qt.MouseButton.RightButton:
+            self._drag_origin = None
+            self.viewport().unsetCursor()
+            self.window_drag_finished.emit()
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
+        self.reset_requested.emit()
+        event.accept()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self._fit:
+            self.reset_view()
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+        painter.save()
+        painter.resetTransform()
+        area = self.viewport().rect().adjusted(10, 8, -10, -8)
+        font = QFont(self.font())
+        if not self.has_image() and self._hint:
+            font.setPointSizeF(font.pointSizeF() * 1.1)
+            painter.setFont(font)
+            painter.setPen(HINT_COLOUR)
+            painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._hint)
+        elif self.has_image():
+            painter.setFont(font)
+            painter.setPen(TEXT_COLOUR)
+            flags = {
+                "top_left": Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
+                "top_right": Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop,
+                "bottom_left": Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom,
+                "bottom_right": Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom,
+            }
+            for corner, text in self._corners.items():
+                if text:
+                    painter.drawText(area, flags[corner], text)
+        painter.restore()
+
+
+class SyncedViewer(QWidget):
+    """Scan pane and overlay pane side by side, kept at the same zoom and position."""
+
+    window_drag_started = Signal()
+    window_dragged = Signal(float, float)
+    window_drag_finished = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.scan_pane = ImagePane("")
+        self.overlay_pane = ImagePane("The Grad-CAM heatmap appears here once the scan is classified.")
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setHandleWidth(3)
+        self.splitter.addWidget(self.scan_pane)
+        self.splitter.addWidget(self.overlay_pane)
+        self.splitter.setChildrenCollapsible(False)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.splitter)
+        self._syncing = False
+        for source, target in ((self.scan_pane, self.overlay_pane), (self.overlay_pane, self.scan_pane)):
+            source.view_changed.connect(lambda s=source, t=target: self._sync(s, t))
+            source.horizontalScrollBar().valueChanged.connect(lambda _v, s=source, t=target: self._sync(s, t))
+            source.verticalScrollBar().valueChanged.connect(lambda _v, s=source, t=target: self._sync(s, t))
+            source.reset_requested.connect(self.reset_view)
+            source.window_drag_started.connect(self.window_drag_started)
+            source.window_dragged.connect(self.window_dragged)
+            source.window_drag_finished.connect(self.window_drag_finished)
+
+    def panes(self) -> tuple[ImagePane, ImagePane]:
+        return self.scan_pane, self.overlay_pane
+
+    def set_images(self, scan: np.ndarray | None, overlay: np.ndarray | None) -> None:
+        self.scan_pane.set_image(scan)
+        self.overlay_pane.set_image(overlay)
+        self._sync(self.scan_pane, self.overlay_pane)
+
+    def set_overlay_visible(self, visible: bool) -> None:
+        self.overlay_pane.setVisible(visible)
+
+    def reset_view(self) -> None:
+        for pane in self.panes():
+            pane.reset_view()
+        self._sync(self.scan_pane, self.overlay_pane)
+
+    def zoom_by(self, factor: float) -> None:
+        self.scan_pane.zoom_by(factor)
+
+    def _sync(self, source: ImagePane, target: ImagePane) -> None:
+        if self._syncing or not source.has_image():
+            return
+        self._syncing = True
+        try:
+            target.follow(source.transform(), source.scene_centre(), source._fit)
+        finally:
+            self._syncing = False

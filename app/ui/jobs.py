@@ -1,0 +1,116 @@
+"""The generator functions the GUI runs on worker threads. No Qt here: each one calls the core and
+yields plain values, so the window only forwards them to widgets.
+
+    load_model      → Classifier
+    inspect_paths   → the first two sources found (one source opens in the viewer, more → batch)
+    load_target     → list[Scan] of a file, a ScanSource or a folder holding one series
+    classify_scans  → (index, Prediction) pairs, the slice on screen first (``SliceQueue``)
+    batch_job       → Progress and BatchItem values from app.core.batch.run_batch
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+
+def load_model(model_path: Path | None, device: str) -> Iterator[Any]:
+    from app.core.inference import Classifier
+
+    yield Classifier(model_path, device=device)
+
+
+def inspect_paths(paths: Sequence[Path]) -> Iterator[list[Any]]:
+    """Yields the first two ``ScanSource``s under ``paths`` (header-only reads, stops early)."""
+    from app.core.loading import iter_sources
+
+    yield list(islice(iter_sources([Path(p) for p in paths], recursive=True), 2))
+
+
+def load_target(target: Any) -> Iterator[tuple[list[Any], list[Any]]]:
+    """A path (file) or a ``ScanSource`` → (its scans, the ``LoadFailure``s of bad slices)."""
+    from app.core import loading
+
+    if isinstance(target, (str, Path)):
+        yield loading.load_scans(Path(target)), []
+    else:
+        failures: list[Any] = []
+        scans = loading.load_source(target, failures=failures)
+        yield scans, failures
+
+
+class SliceQueue:
+    """Which slices are left to classify, the one on screen (and its neighbours) first.
+
+    Thread-safe: the GUI thread calls ``prefer(index)`` when the user moves through the series,
+    the worker calls ``take(n)``.
+    """
+
+    def __init__(self, count: int, first: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._left = set(range(count))
+        self._focus = first
+
+    def prefer(self, index: int) -> None:
+        with self._lock:
+            self._focus = index
+
+    def take(self, n: int) -> list[int]:
+        with self._lock:
+            chosen = sorted(self._left, key=lambda i: (abs(i - self._focus), i))[: max(1, n)]
+            self._left.difference_update(chosen)
+            return chosen
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._left)
+
+
+def classify_scans(classifier: Any, scans: Sequence[Any], queue: SliceQueue, batch_size: int = 8) -> Iterator[tuple[int, Any]]:
+    """(index, Prediction) for every scan; the first batch is one scan, for a fast first result."""
+    size = 1
+    while len(queue):
+        indices = queue.take(size)
+        predictions = classifier.classify([scans[i] for i in indices])
+        yield from zip(indices, predictions)
+        size = batch_size
+
+
+def batch_job(paths: Sequence[Path], classifier: Any, cancel: Any) -> Iterator[Any]:
+    """``run_batch`` with its progress reports interleaved in the yielded stream (same thread)."""
+    from app.core.batch import run_batch
+
+    progress: deque[Any] = deque()
+    for item in run_batch([Path(p) for p in paths], classifier, recursive=True, cancel=cancel,
+                          on_progress=progress.append):
+        while progress:
+            yield progress.popleft()
+        if getattr(item, "scan", None) is not None:
+            item = _without_scan(item)
+        yield item
+    while progress:
+        yield progress.popleft()
+
+
+def _without_scan(item: Any) -> Any:
+    """The batch table keeps results, not pixels (200 scans must not stay in memory)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(item):
+        try:
+            return dataclasses.replace(item, scan=None)
+        except (TypeError, ValueError):
+            pass
+    return item
+
+
+def tumour_summary(predictions: dict[int, Any]) -> tuple[int, float] | None:
+    """(index, P(tumour)) of the slice most likely to show a tumour so far, or None."""
+    scored = [(i, p.p_tumour) for i, p in predictions.items() if getattr(p, "p_tumour", None) is not None]
+    if not scored:
+        return None
+    return max(scored, key=lambda pair: (pair[1], -pair[0]))

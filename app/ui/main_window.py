@@ -1,0 +1,633 @@
+"""The BrainLens main window: wires widgets to the core through worker threads.
+
+Nothing here processes images or runs the model itself: loading, classification, windowing and
+Grad-CAM are core calls (app.core.*), long ones inside ``app.ui.jobs`` generators on workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QWidget,
+)
+
+from app.core import gradcam, windowing
+from app.core.errors import BrainLensError
+from app.core.model_card import DISCLAIMER
+from app.core.progress import CancelToken
+from app.ui import jobs
+from app.ui.about import AboutModelDialog
+from app.ui.batch_panel import BatchPanel, row_from_item
+from app.ui.metadata_panel import MetadataPanel
+from app.ui.results_panel import ResultsPanel, percent
+from app.ui.settings import SettingsDialog, UiSettings, load_settings, save_settings
+from app.ui.viewer_page import ViewerPage
+from app.ui.workers import GeneratorWorker, await_workers, start_worker
+
+log = logging.getLogger(__name__)
+NOTICE = "Research use only — not for diagnosis"
+FILE_FILTER = "Scans (*.dcm *.dicom *.ima *.jpg *.jpeg *.png *.tif *.tiff *.bmp);;All files (*)"
+SLICE_KEYS = {
+    Qt.Key.Key_Left: -1, Qt.Key.Key_Up: -1, Qt.Key.Key_Right: 1, Qt.Key.Key_Down: 1,
+    Qt.Key.Key_PageUp: -5, Qt.Key.Key_PageDown: 5,
+}
+
+
+def user_message(error: BaseException) -> str:
+    """What the user reads: the core's own sentence, or a short generic one (details go to the log)."""
+    if isinstance(error, BrainLensError):
+        return str(error)
+    return f"Something went wrong ({type(error).__name__}: {error}). The details are in the log."
+
+
+class MainWindow(QMainWindow):
+    """``scan_shown`` fires after a scan is drawn, ``prediction_shown`` after a result is drawn,
+    ``batch_finished`` when a batch ends (completed or cancelled)."""
+
+    scan_shown = Signal()
+    prediction_shown = Signal()
+    model_ready = Signal()
+    batch_finished = Signal()
+
+    def __init__(
+        self,
+        *,
+        settings_store: QSettings | None = None,
+        model_path: Path | None = None,
+        load_model: bool = True,
+    ) -> None:
+        super().__init__()
+        self.store = settings_store or QSettings("BrainLens", "BrainLens")
+        self.settings: UiSettings = load_settings(self.store)
+        self.model_path = model_path
+        self.classifier: Any = None
+        self.scans: list[Any] = []
+        self.predictions: dict[int, Any] = {}
+        self.index = 0
+        self.window: tuple[float, float] | None = None  # user's window; None = the file's (what the model saw)
+        self._drag_start: tuple[float, float] | None = None
+        self._heatmaps: dict[tuple[int, int | None], np.ndarray] = {}
+        self._load_worker: GeneratorWorker | None = None
+        self._classify_worker: GeneratorWorker | None = None
+        self._slice_queue: jobs.SliceQueue | None = None
+        self._batch_worker: GeneratorWorker | None = None
+        self._model_worker: GeneratorWorker | None = None
+        self._batch_cancelled = False
+        self._opened_at: float | None = None
+        self.timings: dict[str, float] = {}
+
+        self.setWindowTitle("BrainLens")
+        self.setAcceptDrops(True)
+        self.resize(1440, 900)
+        self._build_widgets()
+        self._build_menus()
+        self.results.heatmap.set_colormaps(list(gradcam.COLORMAPS), self.settings.colormap)
+        self.results.heatmap.set_opacity(self.settings.opacity)
+        self.metadata.hide_identifiers.setChecked(self.settings.hide_identifiers)
+        self.metadata_dock.setVisible(self.settings.show_metadata)
+        self._update_recent_menu()
+        self.page.show_hint()
+        if load_model:
+            self.reload_model()
+        else:
+            self._set_model_label("No model loaded")
+
+    # --- construction ----------------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.page = ViewerPage()
+        self.viewer = self.page.viewer
+        self.setCentralWidget(self.page)
+        self.page.slice_bar.slice_changed.connect(self.show_slice)
+        self.page.slice_bar.jump_requested.connect(self.jump_to_summary)
+        self.page.preset_chosen.connect(self._preset_chosen)
+        self.page.reset_button.clicked.connect(self.reset_view)
+        self.viewer.window_drag_started.connect(self._window_drag_started)
+        self.viewer.window_dragged.connect(self._window_dragged)
+
+        self.results = ResultsPanel()
+        self.results.class_selected.connect(lambda _index: self._render())
+        self.results.heatmap.overlay_toggled.connect(self.viewer.set_overlay_visible)
+        self.results.heatmap.opacity_changed.connect(lambda _v: self._render())
+        self.results.heatmap.colormap_changed.connect(lambda _v: self._render())
+        scroll = QScrollArea()
+        scroll.setWidget(self.results)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(300)
+        self.results_dock = self._dock("Result", "resultsDock", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
+
+        self.metadata = MetadataPanel()
+        self.metadata.hide_identifiers_changed.connect(self._identifiers_toggled)
+        self.metadata_dock = self._dock("Scan information", "metadataDock", self.metadata,
+                                        Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.metadata_dock.visibilityChanged.connect(self._metadata_visibility)
+
+        self.batch = BatchPanel()
+        self.batch.cancel_requested.connect(self.cancel_batch)
+        self.batch.export_requested.connect(self.export_batch_csv)
+        self.batch.row_activated.connect(self._batch_row_activated)
+        self.batch_dock = self._dock("Batch results", "batchDock", self.batch, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.batch_dock.hide()
+
+        status = self.statusBar()
+        self.model_label = QLabel("Loading model…")
+        self.model_label.setObjectName("modelLabel")
+        self.notice = QLabel(NOTICE)
+        self.notice.setObjectName("notice")
+        self.notice.setToolTip(DISCLAIMER)
+        status.addPermanentWidget(self.model_label)
+        status.addPermanentWidget(self.notice)
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable | QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, menu, text: str, slot, shortcut: str | QKeySequence | None = None) -> QAction:
+        action = menu.addAction(text)
+        action.triggered.connect(slot)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "Open file…", self.open_file_dialog, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Open folder…", self.open_folder_dialog, "Ctrl+Shift+O")
+        self.recent_menu = file_menu.addMenu("Open recent")
+        file_menu.addSeparator()
+        self._action(file_menu, "Load model…", self.open_model_dialog)
+        self.export_action = self._action(file_menu, "Export batch results as CSV…", self.export_batch_csv)
+        file_menu.addSeparator()
+        self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        view = bar.addMenu("&View")
+        self._action(view, "Reset view", self.reset_view, "Ctrl+0")
+        self._action(view, "Zoom in", lambda: self.viewer.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn)
+        self._action(view, "Zoom out", lambda: self.viewer.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
+        view.addSeparator()
+        for dock, shortcut in ((self.metadata_dock, "Ctrl+I"), (self.results_dock, None), (self.batch_dock, None)):
+            action = dock.toggleViewAction()
+            if shortcut:
+                action.setShortcut(QKeySequence(shortcut))
+            view.addAction(action)
+
+        tools = bar.addMenu("&Tools")
+        self._action(tools, "Settings…", self.open_settings, QKeySequence.StandardKey.Preferences)
+
+        help_menu = bar.addMenu("&Help")
+        self.about_model_action = self._action(help_menu, "About the model…", self.show_about_model)
+        self._action(help_menu, "About BrainLens…", self._about_app)
+
+    # --- model -----------------------------------------------------------------------------------
+    def reload_model(self) -> None:
+        self._set_model_label("Loading model…")
+        self.classifier = None
+        self._model_worker = start_worker(
+            jobs.load_model, self.model_path, self.settings.device,
+            on_yield=self._model_loaded, on_error=self._model_failed, name="load_model",
+        )
+
+    def _model_loaded(self, classifier: Any) -> None:
+        self.classifier = classifier
+        card = classifier.card
+        self._set_model_label(f"Model: {card.name} {card.version} · {classifier.device}")
+        note = getattr(classifier, "device_note", None)
+        if note:
+            self.statusBar().showMessage(note, 8000)
+        self.results.set_classes(card.class_names, card.display_names)
+        self.model_ready.emit()
+        if self.scans and len(self.predictions) < len(self.scans):
+            self._start_classification()
+        else:
+            self._render()
+
+    def _model_failed(self, error: BaseException) -> None:
+        self._set_model_label("No model loaded")
+        self._show_error("The model could not be loaded", error)
+        if not self.scans:
+            self.page.show_hint(f"No model loaded: {user_message(error)}\nScans can still be viewed.")
+
+    def _set_model_label(self, text: str) -> None:
+        self.model_label.setText(text)
+
+    def open_model_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load a BrainLens model", "", "ONNX models (*.onnx)")
+        if path:
+            self.model_path = Path(path)
+            self.reload_model()
+
+    # --- opening ---------------------------------------------------------------------------------
+    def open_file_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a scan", self._last_folder(), FILE_FILTER)
+        if path:
+            self.open_paths([Path(path)])
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a folder of scans or a DICOM series", self._last_folder())
+        if path:
+            self.open_paths([Path(path)])
+
+    def _last_folder(self) -> str:
+        if self.settings.recent_files:
+            last = Path(self.settings.recent_files[0])
+            return str(last if last.is_dir() else last.parent)
+        return ""
+
+    def open_paths(self, paths: list[Path]) -> None:
+        """A file opens in the viewer; a folder holding one series (or one image) too; more → batch."""
+        paths = [Path(p) for p in paths]
+        if not paths:
+            return
+        self._opened_at = time.perf_counter()
+        self.timings = {}
+        self._remember(paths[0])
+        if len(paths) == 1 and paths[0].is_file():
+            self._load_into_viewer(paths[0])
+            return
+        self.statusBar().showMessage("Looking for scans…")
+        start_worker(jobs.inspect_paths, paths, on_yield=lambda sources: self._sources_found(paths, sources),
+                     on_error=lambda e: self._show_error("Nothing could be opened", e), name="inspect")
+
+    def _sources_found(self, paths: list[Path], sources: list[Any]) -> None:
+        if not sources:
+            self._show_error("Nothing to open", BrainLensError(
+                "No images or DICOM files were found there. BrainLens opens DICOM, JPG, PNG and TIFF."))
+        elif len(sources) == 1:
+            self._load_into_viewer(sources[0])
+        else:
+            self.start_batch(paths)
+
+    def _load_into_viewer(self, target: Any, *, frame: int | None = None, slice_index: int | None = None) -> None:
+        self._stop_viewer_workers()
+        self.statusBar().showMessage("Loading…")
+        self.results.show_message("Loading…")
+        self._load_worker = start_worker(
+            jobs.load_target, target,
+            on_yield=lambda result: self._scans_loaded(result, frame, slice_index),
+            on_error=lambda e: self._show_error("The scan could not be opened", e),
+            name="load",
+        )
+
+    def _scans_loaded(self, result: tuple[list[Any], list[Any]], frame: int | None, slice_index: int | None) -> None:
+        scans, failures = result
+        if self._opened_at is not None:
+            self.timings["loaded_s"] = time.perf_counter() - self._opened_at
+        self.scans, self.predictions, self._heatmaps, self.window = list(scans), {}, {}, None
+        start = len(self.scans) // 2 if len(self.scans) > 2 else 0
+        for i, scan in enumerate(self.scans):
+            if (frame is not None and scan.frame == frame) or (slice_index is not None and scan.slice_index == slice_index):
+                start = i
+        self.index = start
+        first = self.scans[0]
+        self.setWindowTitle(f"BrainLens — {first.source.name if len(self.scans) == 1 else first.source.parent.name}")
+        self.page.show_viewer()
+        self.page.slice_bar.set_count(len(self.scans), start)
+        self.page.slice_bar.summary.setText("")
+        self.page.slice_bar.jump.setEnabled(False)
+        self._fill_presets()
+        message = f"Opened {len(self.scans)} scan(s)" if len(self.scans) > 1 else f"Opened {first.label}"
+        if failures:
+            message += f"; {len(failures)} file(s) skipped: {failures[0].reason}"
+        self.statusBar().showMessage(message, 10000)
+        self.viewer.reset_view()
+        self._render()
+        self.viewer.reset_view()
+        self.scan_shown.emit()
+        if self.classifier is not None:
+            self._start_classification()
+        elif self._model_worker is None or self._model_worker.is_done:
+            self.results.show_message("Not classified", "No model is loaded (File ▸ Load model…).")
+
+    def _remember(self, path: Path) -> None:
+        self.settings = self.settings.with_recent(path.resolve())
+        save_settings(self.store, self.settings)
+        self._update_recent_menu()
+
+    def _update_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for text in self.settings.recent_files:
+            action = self.recent_menu.addAction(text)
+            action.triggered.connect(lambda _checked=False, p=text: self.open_paths([Path(p)]))
+        self.recent_menu.setEnabled(bool(self.settings.recent_files))
+
+    # --- classification of the scans in the viewer ----------------------------------------------
+    def _start_classification(self) -> None:
+        if self._classify_worker is not None:
+            self._classify_worker.quit()
+        pending = [i for i in range(len(self.scans)) if i not in self.predictions]
+        if not pending:
+            return
+        queue = jobs.SliceQueue(len(self.scans), self.index)
+        self._slice_queue = queue
+        self.results.show_message("Classifying…")
+        scans, classifier = list(self.scans), self.classifier
+        worker = GeneratorWorker(jobs.classify_scans, classifier, scans, queue, name="classify")
+        worker.signals.yielded.connect(lambda pair, w=worker: self._prediction_ready(w, pair))
+        worker.signals.errored.connect(lambda e: self._show_error("The scan could not be classified", e))
+        self._classify_worker = worker.start()
+
+    def _prediction_ready(self, worker: GeneratorWorker, pair: tuple[int, Any]) -> None:
+        if worker is not self._classify_worker:
+            return  # a result for scans no longer shown
+        index, prediction = pair
+        self.predictions[index] = prediction
+        if index == self.index:
+            self._render()
+            if "first_result_s" not in self.timings and self._opened_at is not None:
+                self.timings["first_result_s"] = time.perf_counter() - self._opened_at
+                self.statusBar().showMessage(f"First result in {self.timings['first_result_s']:.2f} s", 8000)
+            self.prediction_shown.emit()
+        self._update_summary()
+
+    def _update_summary(self) -> None:
+        bar = self.page.slice_bar
+        if len(self.scans) < 2:
+            return
+        done = len(self.predictions)
+        best = jobs.tumour_summary(self.predictions)
+        progress = "" if done == len(self.scans) else f"classified {done}/{len(self.scans)} · "
+        if best is None:
+            bar.summary.setText(progress.rstrip(" ·"))
+            return
+        index, p_tumour = best
+        bar.summary.setText(f"{progress}highest P(tumour): slice {index + 1} ({percent(p_tumour)})")
+        bar.jump.setEnabled(True)
+        bar.jump.setProperty("target", index)
+
+    def jump_to_summary(self) -> None:
+        best = jobs.tumour_summary(self.predictions)
+        if best is not None:
+            self.page.slice_bar.slider.setValue(best[0])
+
+    # --- display ---------------------------------------------------------------------------------
+    def show_slice(self, index: int) -> None:
+        if not self.scans:
+            return
+        index = min(max(int(index), 0), len(self.scans) - 1)
+        if index != self.page.slice_bar.slider.value():
+            self.page.slice_bar.slider.setValue(index)  # comes back here through slice_changed
+            return
+        self.index = index
+        if self._slice_queue is not None:
+            self._slice_queue.prefer(index)
+        self._render()
+
+    def current_scan(self) -> Any | None:
+        return self.scans[self.index] if self.scans else None
+
+    def _base_image(self, scan: Any) -> np.ndarray:
+        if self.window is not None and scan.pixels.ndim == 2:
+            return windowing.apply_window(scan.pixels, *self.window)
+        return scan.display
+
+    def _heatmap(self, index: int, class_index: int | None) -> np.ndarray:
+        key = (index, class_index)
+        if key not in self._heatmaps:
+            self._heatmaps[key] = self.predictions[index].heatmap(class_index)
+        return self._heatmaps[key]
+
+    def _render(self) -> None:
+        scan = self.current_scan()
+        if scan is None:
+            return
+        base = self._base_image(scan)
+        prediction = self.predictions.get(self.index)
+        class_index = self.results.selected_class()
+        overlay = None
+        if prediction is not None:
+            heatmap = self._heatmap(self.index, class_index)
+            heat = heatmap if heatmap.shape == base.shape[:2] else gradcam.upsample_cam(heatmap, base.shape[:2])
+            overlay = gradcam.overlay(base, heat, self.results.heatmap.opacity.value() / 100.0,
+                                      self.results.heatmap.colormap.currentText() or gradcam.DEFAULT_COLORMAP)
+        self.viewer.set_images(base, overlay)
+        scan_pane, overlay_pane = self.viewer.panes()
+        scan_pane.set_corner_text("top_left", scan.label)
+        window = self.window or scan.window
+        scan_pane.set_corner_text("bottom_left", "" if window is None else f"W {window[1]:.0f}  L {window[0]:.0f}")
+        if prediction is not None and self.classifier is not None:
+            card = self.classifier.card
+            shown = prediction.predicted_index if class_index is None else class_index
+            overlay_pane.set_corner_text("top_left", f"Grad-CAM: {card.display_name(card.class_names[shown])}")
+            self.results.show_prediction(prediction, card.display_names, self.settings.low_confidence_threshold)
+        elif self.classifier is not None:
+            self.results.show_message("Classifying…")
+        self.page.slice_bar.label.setText(f"Slice {self.index + 1} / {len(self.scans)}")
+        self.metadata.show_scan(scan)
+
+    def reset_view(self) -> None:
+        self.window = None
+        self.page.presets.setCurrentIndex(0)
+        self._render()
+        self.viewer.reset_view()
+
+    # --- window / level --------------------------------------------------------------------------
+    def _fill_presets(self) -> None:
+        scan = self.current_scan()
+        grey = scan is not None and scan.pixels.ndim == 2
+        presets = self._presets()
+        self.page.set_presets(["File window (as classified)"] + [p.name for p in presets], grey)
+
+    def _presets(self) -> tuple[Any, ...]:
+        scan = self.current_scan()
+        modality = getattr(getattr(scan, "metadata", None), "modality", None)
+        return windowing.CT_PRESETS + windowing.MR_PRESETS if modality == "CT" else windowing.MR_PRESETS
+
+    def _preset_chosen(self, position: int) -> None:
+        scan = self.current_scan()
+        if scan is None or scan.pixels.ndim != 2:
+            return
+        self.window = None if position <= 0 else self._presets()[position - 1].window_for(scan.pixels)
+        self._render()
+
+    def _current_window(self, scan: Any) -> tuple[float, float]:
+        return self.window or scan.window or windowing.full_range_window(scan.pixels)
+
+    def _window_drag_started(self) -> None:
+        scan = self.current_scan()
+        self._drag_start = self._current_window(scan) if scan is not None and scan.pixels.ndim == 2 else None
+
+    def _window_dragged(self, dx: float, dy: float) -> None:
+        if self._drag_start is None:
+            return
+        centre, width = self._drag_start
+        step = max(width, 1.0) / 256.0  # a drag across ~256 px changes the window by its own width
+        self.window = (centre - dy * step, max(1.0, width + dx * step))
+        self._render()
+
+    # --- batch -----------------------------------------------------------------------------------
+    def start_batch(self, paths: list[Path]) -> None:
+        if self.classifier is None:
+            self._show_error("No model", BrainLensError("Batch classification needs a model: wait for it to load "
+                                                         "or choose one with File ▸ Load model…"))
+            return
+        self.cancel_batch()
+        self._batch_cancelled = False
+        self.batch_dock.show()
+        self.batch.start(f"Classifying {', '.join(p.name for p in paths)}…")
+        token = CancelToken()
+        worker = GeneratorWorker(jobs.batch_job, paths, self.classifier, token, cancel=token, name="batch")
+        worker.signals.yielded.connect(lambda value, w=worker: self._batch_value(w, value))
+        worker.signals.errored.connect(lambda e: self._show_error("The batch stopped", e))
+        worker.signals.finished.connect(lambda w=worker: self._batch_done(w))
+        self._batch_worker = worker.start()
+
+    def _batch_value(self, worker: GeneratorWorker, value: Any) -> None:
+        if worker is not self._batch_worker:
+            return
+        if hasattr(value, "done") and hasattr(value, "total") and not hasattr(value, "path"):
+            self.batch.set_progress(value.done, value.total, getattr(value, "message", ""))
+            return
+        if getattr(value, "path", None) is None:
+            return  # a series summary: the per-slice rows carry the results
+        names = self.classifier.card.display_names if self.classifier is not None else {}
+        self.batch.model.add(row_from_item(value, names), value)
+        if self.batch.model.rowCount() == 1 and "first_result_s" not in self.timings and self._opened_at:
+            self.timings["first_result_s"] = time.perf_counter() - self._opened_at
+
+    def _batch_done(self, worker: GeneratorWorker) -> None:
+        if worker is not self._batch_worker:
+            return
+        count = self.batch.model.rowCount()
+        errors = sum(1 for row in self.batch.model.rows if not row.ok)
+        state = "Cancelled" if self._batch_cancelled else "Done"
+        self.batch.finish(f"{state}: {count} scan(s) classified" + (f", {errors} could not be read" if errors else ""))
+        self._batch_worker = None
+        self.batch_finished.emit()
+
+    def cancel_batch(self) -> None:
+        if self._batch_worker is not None and not self._batch_worker.is_done:
+            self._batch_cancelled = True
+            self.batch.status.setText("Cancelling…")
+            self._batch_worker.quit()
+
+    def export_batch_csv(self) -> None:
+        if not self.batch.model.items:
+            self._show_error("Nothing to export", BrainLensError("Run a batch first (File ▸ Open folder)."))
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export batch results", "brainlens-results.csv", "CSV (*.csv)")
+        if path:
+            self.write_batch_csv(Path(path))
+
+    def write_batch_csv(self, path: Path) -> None:
+        from app.core.results_io import write_csv
+
+        try:
+            write_csv(self.batch.model.items, path)
+        except (OSError, BrainLensError) as error:
+            self._show_error("The results could not be saved", error)
+            return
+        self.statusBar().showMessage(f"Saved {path.name}", 8000)
+
+    def _batch_row_activated(self, row: Any) -> None:
+        if row.ok or row.path.exists():
+            self._opened_at = time.perf_counter()
+            self.timings = {}
+            self._load_into_viewer(row.path, frame=row.frame, slice_index=row.slice_index)
+
+    # --- dialogs ---------------------------------------------------------------------------------
+    def open_settings(self) -> SettingsDialog:
+        card = self.classifier.card if self.classifier is not None else None
+        dialog = SettingsDialog(self.settings, card.low_confidence_threshold if card else None, self)
+        dialog.accepted.connect(lambda: self._apply_settings(dialog.result_settings()))
+        dialog.open()
+        return dialog
+
+    def _apply_settings(self, new: UiSettings) -> None:
+        device_changed = new.device != self.settings.device
+        self.settings = new
+        save_settings(self.store, new)
+        self.results.heatmap.set_colormaps(list(gradcam.COLORMAPS), new.colormap)
+        self.results.heatmap.set_opacity(new.opacity)
+        self._render()
+        if device_changed:
+            self.reload_model()
+
+    def show_about_model(self) -> AboutModelDialog | None:
+        if self.classifier is None:
+            self._show_error("No model", BrainLensError("No model is loaded yet."))
+            return None
+        dialog = AboutModelDialog(self.classifier, self)
+        dialog.open()
+        return dialog
+
+    def _about_app(self) -> None:
+        QMessageBox.about(self, "About BrainLens",
+                          "<b>BrainLens</b><br>Brain MRI classification with Grad-CAM, on your own machine."
+                          f"<p>{DISCLAIMER}</p>")
+
+    def _show_error(self, title: str, error: BaseException) -> None:
+        if not isinstance(error, BrainLensError):
+            log.error("%s", title, exc_info=(type(error), error, error.__traceback__))
+        message = user_message(error)
+        self.statusBar().showMessage(f"{title}: {message}", 15000)
+        if not self.scans:
+            self.page.show_hint(message)
+        else:
+            self.results.show_message(title, message)
+        QMessageBox.warning(self, title, message)
+
+    def _identifiers_toggled(self, hidden: bool) -> None:
+        self.settings.hide_identifiers = hidden
+        save_settings(self.store, self.settings)
+
+    def _metadata_visibility(self, visible: bool) -> None:
+        if not self.isVisible():
+            return  # hiding with the window is not a choice
+        self.settings.show_metadata = visible
+        save_settings(self.store, self.settings)
+
+    # --- events ----------------------------------------------------------------------------------
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        step = SLICE_KEYS.get(Qt.Key(event.key()))
+        if step is not None and len(self.scans) > 1:
+            self.show_slice(self.index + step)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            QTimer.singleShot(0, lambda: self.open_paths(paths))  # let the drag source return first
+
+    def _stop_viewer_workers(self) -> None:
+        for worker in (self._load_worker, self._classify_worker):
+            if worker is not None:
+                worker.quit()
+        self._classify_worker = None
+        self._slice_queue = None
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.cancel_batch()
+        self._stop_viewer_workers()
+        if not await_workers(timeout_s=15.0):
+            log.warning("some background work did not stop in time")
+        save_settings(self.store, self.settings)
+        super().closeEvent(event)
