@@ -1,2 +1,66 @@
-def main() -> int:
-    raise SystemExit("not yet")
+"""``brainlens``: no arguments (or a scan path) opens the window; ``brainlens classify ...`` is the CLI.
+
+    brainlens                      the GUI
+    brainlens PATH                 the GUI, opening PATH
+    brainlens classify PATH...     batch classification in the terminal (see ``app.cli``)
+    brainlens --self-test          load the model, classify the bundled sample, exit 0 if all is well
+    brainlens --version
+``python -m app`` is the same.
+"""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = (
+    "usage: brainlens [PATH]                 open the BrainLens window\n"
+    "       brainlens classify PATH... [...]  classify files/folders in the terminal (classify -h)\n"
+    "       brainlens --self-test [--model FILE]\n"
+    "       brainlens --version"
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = argv[0] if argv else ""
+    if first == "classify":
+        from app import cli
+
+        return cli.main(argv[1:])
+    if first in ("--version", "-V"):
+        from app.cli import version
+
+        print(f"BrainLens {version()}")
+        return 0
+    if first in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    if first == "--self-test":
+        from pathlib import Path
+
+        from app.cli import self_test
+
+        model = Path(argv[2]) if len(argv) >= 3 and argv[1] == "--model" else None
+        return self_test(model)
+    if first.startswith("-"):
+        print(f"brainlens: unknown option {first}\n{USAGE}", file=sys.stderr)
+        return 2
+    return _gui(argv)
+
+
+def _gui(argv: list[str]) -> int:
+    from app._startup import run_guarded
+
+    try:
+        from app.ui.main import main as gui_main
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("app.ui.main"):
+            print("The BrainLens window is not available in this build yet; "
+                  "use `brainlens classify PATH...` meanwhile.", file=sys.stderr)
+            return 1
+        raise
+    return run_guarded(lambda: gui_main(argv), argv=argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -37,12 +37,17 @@ OUT_OF_DISTRIBUTION = "out_of_distribution"
 NOT_ASSESSED = "not assessed"
 
 
-def default_model_path() -> Path:
-    """resources/models/brainlens-vgg16.onnx: in the PyInstaller bundle when frozen, else the repo's."""
+def resources_dir() -> Path:
+    """The resources/ folder: inside the PyInstaller bundle when frozen, else the repository's."""
     bundle = getattr(sys, "_MEIPASS", None)
     if getattr(sys, "frozen", False) and bundle:
-        return Path(bundle) / "resources" / "models" / DEFAULT_MODEL_NAME
-    return Path(__file__).resolve().parents[2] / "resources" / "models" / DEFAULT_MODEL_NAME
+        return Path(bundle) / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
+
+
+def default_model_path() -> Path:
+    """resources/models/brainlens-vgg16.onnx (see ``resources_dir``)."""
+    return resources_dir() / "models" / DEFAULT_MODEL_NAME
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

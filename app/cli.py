@@ -1,0 +1,334 @@
+"""``brainlens classify PATH...``: the batch classifier in a terminal.
+
+It drives ``app.core.batch.run_batch`` (the generator the GUI's batch panel uses), prints one line
+per scan and a summary, shows a progress bar on stderr when stderr is a terminal, and streams
+results to sinks (CSV, JSON, heatmap PNGs): nothing is kept per scan once it has been written.
+
+Exit status: 0 every file classified; 1 some files failed (or nothing to classify);
+2 usage or set-up error (bad arguments, the model cannot be loaded); 130 interrupted (Ctrl+C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from app.core.batch import BatchItem, SeriesSummary, run_batch
+from app.core.errors import BrainLensError
+from app.core.inference import Classifier, default_model_path, resources_dir
+from app.core.report_numbers import format_probability
+from app.core.results_io import CsvResultWriter, JsonResultWriter, item_flags
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+SAMPLE_NAME = "mni_axial_z90.png"
+
+
+def version() -> str:
+    try:
+        from importlib.metadata import version as dist_version
+
+        return dist_version("brainlens")
+    except Exception:  # noqa: BLE001 - a frozen bundle may carry no metadata
+        return "0.1.0"
+
+
+class ResultSink(Protocol):
+    """Where results go as they come (CSV, JSON, heatmaps; the PDF report plugs in here)."""
+
+    def write(self, item: BatchItem | SeriesSummary) -> None: ...
+
+    def close(self, summary: dict[str, Any]) -> None: ...
+
+
+class _Csv:
+    def __init__(self, path: Path, classifier: Classifier) -> None:
+        self.writer = CsvResultWriter(path, classifier.card.class_names, classifier.model_sha256)
+
+    def write(self, item: BatchItem | SeriesSummary) -> None:
+        self.writer.write(item)
+
+    def close(self, summary: dict[str, Any]) -> None:
+        self.writer.close()
+
+
+class _Json:
+    def __init__(self, path: Path, classifier: Classifier) -> None:
+        self.writer = JsonResultWriter(path, model_info(classifier))
+
+    def write(self, item: BatchItem | SeriesSummary) -> None:
+        self.writer.write(item)
+
+    def close(self, summary: dict[str, Any]) -> None:
+        self.writer.close(summary)
+
+
+class HeatmapWriter:
+    """One overlay PNG per classified scan: the predicted class's Grad-CAM on the scan."""
+
+    def __init__(self, folder: Path, colormap: str = "inferno", opacity: float = 0.4) -> None:
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.colormap, self.opacity = colormap, opacity
+        self._used: set[str] = set()
+        self.written = 0
+
+    def name_for(self, item: BatchItem) -> str:
+        parts = [item.path.stem]
+        if item.slice_index is not None:
+            parts.append(f"slice{item.slice_index + 1:03d}")
+        if item.frame is not None:
+            parts.append(f"frame{item.frame + 1:03d}")
+        parts.append(item.prediction.label.replace(" ", "-"))
+        name, n = "_".join(parts), 1
+        while f"{name}.png" in self._used:
+            n += 1
+            name = f"{'_'.join(parts)}_{n}"
+        self._used.add(f"{name}.png")
+        return f"{name}.png"
+
+    def write(self, item: BatchItem | SeriesSummary) -> None:
+        if not isinstance(item, BatchItem) or item.prediction is None or item.scan is None:
+            return
+        from PIL import Image
+
+        from app.core.gradcam import overlay
+
+        heat = item.prediction.heatmap()
+        picture = overlay(item.scan.display, heat, self.opacity, self.colormap)
+        Image.fromarray(picture).save(self.folder / self.name_for(item))
+        self.written += 1
+
+    def close(self, summary: dict[str, Any]) -> None:
+        pass
+
+
+def model_info(classifier: Classifier) -> dict[str, Any]:
+    card = classifier.card
+    return {
+        "name": card.name,
+        "version": card.version,
+        "file": classifier.path.name,
+        "sha256": classifier.model_sha256,
+        "classes": list(card.class_names),
+        "temperature": card.temperature,
+        "device": classifier.device,
+        "providers": classifier.providers,
+        "brainlens_version": version(),
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="brainlens classify",
+        description="Classify brain MRI slices (files, folders, DICOM series). Research use only: not for diagnosis.",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image/DICOM files or folders")
+    parser.add_argument("--csv", type=Path, metavar="FILE", help="write one row per scan to this CSV file")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write results (and series summaries) as JSON")
+    parser.add_argument("--heatmaps", type=Path, metavar="DIR", help="write a Grad-CAM overlay PNG per scan here")
+    parser.add_argument("--model", type=Path, metavar="FILE", help="a BrainLens ONNX model (default: the bundled one)")
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="where to run the model")
+    parser.add_argument("--recursive", action=argparse.BooleanOptionalAction, default=True,
+                        help="look into sub-folders (default: yes)")
+    parser.add_argument("--crop", action=argparse.BooleanOptionalAction, default=None,
+                        help="crop to the head before classifying (default: as the model card says)")
+    parser.add_argument("--batch-size", type=_positive_int, default=8, metavar="N", help="images per model run (8)")
+    parser.add_argument("--colormap", default="inferno", choices=("inferno", "magma", "viridis", "plasma", "turbo", "jet"),
+                        help="heatmap colour map (default: inferno)")
+    parser.add_argument("--opacity", type=_unit_float, default=0.4, help="heatmap opacity 0..1 (default 0.4)")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary and the errors")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def format_line(item: BatchItem, width: int = 44) -> str:
+    label = item.label if len(item.label) <= width else "…" + item.label[-(width - 1):]
+    if item.prediction is None:
+        return f"{label:<{width}}  ERROR  {item.error}"
+    p = item.prediction
+    p_tumour = format_probability(p.p_tumour) or "-"
+    flags = ",".join(item_flags(item)) or "-"
+    return f"{label:<{width}}  {p.label:<12}  {format_probability(p.confidence):>6}  {p_tumour:>8}  {flags}"
+
+
+def header_line(width: int = 44) -> str:
+    return f"{'scan':<{width}}  {'class':<12}  {'conf.':>6}  {'P(tumour)':>8}  flags"
+
+
+def format_series(summary: SeriesSummary) -> str:
+    top = ""
+    if summary.top_slice_index is not None:
+        p = format_probability(summary.top_p_tumour) if summary.top_p_tumour is not None else ""
+        top = f"; highest P(tumour) at slice {summary.top_slice_index + 1}" + (f" ({p})" if p else "")
+    return (f"series {summary.label}: {summary.classified}/{summary.slice_count} slices classified, "
+            f"majority {summary.majority_class}{top}")
+
+
+def classify(args: argparse.Namespace, *, out=None, err=None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        classifier = Classifier(args.model, device=args.device)
+    except BrainLensError as exc:
+        print(f"brainlens: {exc}", file=err)
+        return EXIT_USAGE
+    if classifier.device_note:
+        print(f"brainlens: {classifier.device_note}", file=err)
+    sinks: list[ResultSink] = []
+    try:
+        if args.csv:
+            sinks.append(_Csv(args.csv, classifier))
+        if args.json:
+            sinks.append(_Json(args.json, classifier))
+        if args.heatmaps:
+            sinks.append(HeatmapWriter(args.heatmaps, args.colormap, args.opacity))
+    except OSError as exc:
+        print(f"brainlens: cannot write {exc.filename}: {exc.strerror}", file=err)
+        return EXIT_USAGE
+    return _run(args, classifier, sinks, out, err)
+
+
+def _run(args, classifier: Classifier, sinks: list[ResultSink], out, err) -> int:
+    from tqdm import tqdm
+
+    bar = tqdm(total=None, unit="file", file=err, disable=args.quiet or not _isatty(err), leave=False)
+
+    def on_progress(progress) -> None:
+        bar.total = progress.total
+        bar.n = progress.done
+        bar.refresh()
+
+    def say(line: str) -> None:
+        if bar.disable:
+            print(line, file=out, flush=True)
+        else:
+            tqdm.write(line, file=out)
+
+    counts: Counter[str] = Counter()
+    classes: Counter[str] = Counter()
+    failures: list[tuple[Path, str]] = []
+    started = time.perf_counter()
+    interrupted = False
+    if not args.quiet:
+        say(header_line())
+    try:
+        for item in run_batch(args.paths, classifier, recursive=args.recursive, crop=args.crop,
+                              batch_size=args.batch_size, on_progress=on_progress):
+            for sink in sinks:
+                sink.write(item)
+            if isinstance(item, SeriesSummary):
+                if not args.quiet:
+                    say(format_series(item))
+                continue
+            counts[item.status] += 1
+            if item.prediction is not None:
+                classes[item.prediction.label] += 1
+            else:
+                failures.append((item.path, item.error or ""))
+            if not args.quiet:
+                say(format_line(item))
+            item.scan = None  # the CLI keeps nothing per scan
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+        elapsed = time.perf_counter() - started
+        summary = {"ok": counts["ok"], "error": counts["error"], "classes": dict(classes),
+                   "seconds": round(elapsed, 3), "interrupted": interrupted}
+        for sink in sinks:
+            sink.close(summary)
+    _print_summary(counts, classes, failures, elapsed, classifier, interrupted, out)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if counts["ok"] and not counts["error"] else EXIT_SOME_FAILED
+
+
+def _print_summary(counts, classes, failures, elapsed, classifier, interrupted, out) -> None:
+    total = counts["ok"] + counts["error"]
+    rate = f", {counts['ok'] / elapsed:.2f} scans/s" if elapsed > 0 and counts["ok"] else ""
+    print("", file=out)
+    if interrupted:
+        print("Interrupted: the results so far have been written.", file=out)
+    print(f"{counts['ok']} of {total} scans classified, {counts['error']} failed "
+          f"({elapsed:.1f} s{rate}; {classifier.card.name} {classifier.card.version} on {classifier.device})",
+          file=out)
+    if classes:
+        print("classes: " + ", ".join(f"{name} {n}" for name, n in classes.most_common()), file=out)
+    if not total:
+        print("Nothing to classify: no image or DICOM files were found.", file=out)
+    if failures:
+        print("Could not classify:", file=out)
+        for path, reason in failures:
+            print(f"  {path}: {reason}", file=out)
+    print("Research use only: not for diagnosis.", file=out)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def self_test(model: Path | None = None, *, out=None) -> int:
+    """Loads the model and classifies the bundled sample; 0 when everything is consistent."""
+    out = out or sys.stdout
+    try:
+        from app.core.loading import load_scans
+
+        classifier = Classifier(model)
+        sample = resources_dir() / "samples" / SAMPLE_NAME
+        scan = load_scans(sample)[0]
+        prediction = classifier.classify([scan])[0]
+        cams = prediction.heatmap()
+        problems = []
+        if not np.isclose(float(prediction.probabilities.sum()), 1.0, atol=1e-3):
+            problems.append("probabilities do not sum to 1")
+        if not np.isfinite(prediction.probabilities).all() or not np.isfinite(cams).all():
+            problems.append("non-finite output")
+        if cams.shape != scan.shape:
+            problems.append("heatmap size differs from the scan")
+        if problems:
+            print("BrainLens self-test FAILED: " + "; ".join(problems), file=out)
+            return 1
+    except BrainLensError as exc:
+        print(f"BrainLens self-test FAILED: {exc}", file=out)
+        return 1
+    print(f"BrainLens {version()} self-test passed: model {classifier.card.name} {classifier.card.version} "
+          f"(sha256 {classifier.model_sha256[:12]}…) on {classifier.device}; sample "
+          f"{sample.name}: {prediction.label} ({format_probability(prediction.confidence)})", file=out)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``brainlens classify ...`` (argv without the program name; a leading "classify" is optional)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "classify":
+        argv = argv[1:]
+    args = build_parser().parse_args(argv)  # exits 2 on usage errors
+    return classify(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = ["main", "classify", "self_test", "build_parser", "default_model_path", "ResultSink", "HeatmapWriter"]

@@ -1,0 +1,266 @@
+"""Classify many files as a stream: one result per scan, a summary per DICOM series.
+
+``run_batch`` is a generator, so the CLI drives it with a terminal bar and the GUI on a worker
+thread with a Cancel button; neither holds the folder in memory. While the model runs on one
+batch, a small thread pool decodes and prepares (crop, resize) the next files; at most
+``prefetch`` batches of decoded files wait at any time, so memory stays flat in the number of
+files. Unreadable files become ``status="error"`` items with the loader's reason and the run
+goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from app.core.errors import BrainLensError, ScanLoadError
+from app.core.inference import Classifier, PreparedInput, Prediction
+from app.core.loading import ScanSource, iter_sources, load_source
+from app.core.progress import CancelToken, Progress
+from app.core.scan import Scan
+
+
+@dataclass(eq=False)
+class BatchItem:
+    """The result for one scan (one image, one frame, or one slice of a series)."""
+
+    path: Path
+    label: str
+    status: str  # "ok" or "error"
+    error: str | None = None
+    frame: int | None = None  # 0-based
+    slice_index: int | None = None  # 0-based, in anatomical order
+    series_length: int | None = None
+    scan: Scan | None = field(default=None, repr=False)  # the caller may drop it
+    prediction: Prediction | None = field(default=None, repr=False)
+    image_sha256: str = ""
+    series_uid: str | None = field(default=None, repr=False)
+    kind: str = "scan"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(eq=False)
+class SeriesSummary:
+    """Yielded after the last slice of a DICOM series."""
+
+    path: Path  # the series' first file
+    label: str
+    slice_count: int
+    classified: int  # slices with a prediction
+    failed: int
+    top_slice_index: int | None  # 0-based index of the slice with the highest P(tumour)
+    top_slice_label: str | None
+    top_p_tumour: float | None
+    majority_class: str | None  # among assessed slices; "not assessed" when none was
+    class_counts: dict[str, int]
+    series_uid: str | None = field(default=None, repr=False)
+    kind: str = "series"
+
+
+@dataclass
+class _Unit:
+    """One file of one source: what a pool worker loads."""
+
+    source: ScanSource
+    source_id: int
+    file_index: int
+
+
+@dataclass
+class _Entry:
+    item: BatchItem
+    prepared: PreparedInput | None
+    unit: _Unit
+    last_of_unit: bool
+
+
+@dataclass
+class _SeriesState:
+    source: ScanSource
+    remaining: int
+    items: list[tuple[int | None, str, Prediction | None]] = field(default_factory=list)
+
+
+def run_batch(
+    paths: str | Path | Iterable[str | Path],
+    classifier: Classifier,
+    *,
+    recursive: bool = True,
+    crop: bool | None = None,
+    batch_size: int = 8,
+    cancel: CancelToken | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    prefetch: int = 2,
+    workers: int = 2,
+    keep_scans: bool = True,
+) -> Iterator[BatchItem | SeriesSummary]:
+    """Classify every scan under ``paths`` (files and folders), yielding results in order.
+
+    ``crop`` None follows the model card. Progress counts files. After ``cancel.cancel()`` the
+    generator stops before the next batch; everything already yielded stands.
+    """
+    batch_size = max(1, int(batch_size))
+    sources = list(iter_sources(paths, recursive=recursive))
+    units = [_Unit(s, i, j) for i, s in enumerate(sources) for j in range(len(s.paths))]
+    total, done = len(units), 0
+    series = {i: _SeriesState(s, len(s.paths)) for i, s in enumerate(sources) if s.kind == "series"}
+    report = on_progress or (lambda progress: None)
+    report(Progress(total, 0, "starting"))
+    cancelled = (lambda: cancel is not None and cancel.cancelled)
+
+    pending: deque[tuple[_Unit, Future]] = deque()
+    buffer: list[_Entry] = []
+    todo = iter(units)
+    max_in_flight = max(1, prefetch) * batch_size
+
+    def flush() -> Iterator[BatchItem | SeriesSummary]:
+        nonlocal done
+        ready = [e for e in buffer if e.prepared is not None]
+        try:
+            predictions = iter(classifier.run([e.prepared for e in ready]))
+            failure = None
+        except Exception as exc:  # noqa: BLE001 - a model failure marks this batch, the run goes on
+            predictions, failure = None, f"The model failed on this image ({type(exc).__name__}: {exc})."
+        for entry in buffer:
+            item = entry.item
+            if entry.prepared is not None:
+                if predictions is not None:
+                    item.prediction = next(predictions)
+                else:
+                    item.status, item.error = "error", failure
+            if not keep_scans:
+                item.scan = None
+            yield item
+            state = series.get(entry.unit.source_id)
+            if state is not None:
+                state.items.append((item.slice_index, item.label, item.prediction))
+            if entry.last_of_unit:
+                done += 1
+                report(Progress(total, done, item.label))
+                if state is not None:
+                    state.remaining -= 1
+                    if state.remaining == 0:
+                        yield _summarise(state)
+                        del series[entry.unit.source_id]
+        buffer.clear()
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="brainlens-load") as pool:
+        try:
+            while True:
+                while len(pending) < max_in_flight:
+                    unit = next(todo, None)
+                    if unit is None:
+                        break
+                    pending.append((unit, pool.submit(_load_unit, unit, classifier, crop)))
+                if not pending or cancelled():
+                    break
+                unit, future = pending.popleft()
+                buffer.extend(_entries(unit, future))
+                if sum(e.prepared is not None for e in buffer) >= batch_size or not pending:
+                    if cancelled():
+                        break
+                    yield from flush()
+        finally:
+            for _, future in pending:
+                future.cancel()
+    if buffer and not cancelled():
+        yield from flush()
+
+
+def _load_unit(unit: _Unit, classifier: Classifier, crop: bool | None):
+    """On a pool thread: decode one file and prepare its scans for the model."""
+    source = unit.source
+    path = source.paths[unit.file_index]
+    kind = "dicom" if source.kind == "series" else source.kind
+    scans = load_source(ScanSource(kind, (path,), source.series_uid, source.description))
+    if source.kind == "series":
+        scans = [replace(s, slice_index=unit.file_index, series_length=len(source.paths)) for s in scans]
+    return [(scan, classifier.prepare(scan.display, crop=crop)) for scan in scans]
+
+
+def _entries(unit: _Unit, future: Future) -> list[_Entry]:
+    path = unit.source.paths[unit.file_index]
+    try:
+        loaded = future.result()
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a row with a reason
+        message = str(exc) if isinstance(exc, BrainLensError) else (
+            f"This file could not be processed because of an unexpected problem ({type(exc).__name__})."
+        )
+        series = unit.source.kind == "series"
+        item = BatchItem(
+            path=path,
+            label=_error_label(unit),
+            status="error",
+            error=message or ScanLoadError.default_message,
+            slice_index=unit.file_index if series else None,
+            series_length=len(unit.source.paths) if series else None,
+            image_sha256=_sha256_or_empty(path),
+            series_uid=unit.source.series_uid,
+        )
+        return [_Entry(item, None, unit, True)]
+    if not loaded:  # a file with no frames: nothing to classify, but it must not vanish
+        item = BatchItem(path, path.name, "error", ScanLoadError.default_message, image_sha256=_sha256_or_empty(path))
+        return [_Entry(item, None, unit, True)]
+    entries = []
+    for n, (scan, prepared) in enumerate(loaded):
+        item = BatchItem(
+            path=path,
+            label=scan.label,
+            status="ok",
+            frame=scan.frame,
+            slice_index=scan.slice_index,
+            series_length=scan.series_length,
+            scan=scan,
+            image_sha256=scan.file_sha256,
+            series_uid=unit.source.series_uid,
+        )
+        entries.append(_Entry(item, prepared, unit, n == len(loaded) - 1))
+    return entries
+
+
+def _error_label(unit: _Unit) -> str:
+    name = unit.source.paths[unit.file_index].name
+    if unit.source.kind == "series":
+        return f"{name} — slice {unit.file_index + 1}/{len(unit.source.paths)}"
+    return name
+
+
+def _sha256_or_empty(path: Path) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError:
+        return ""
+
+
+def _summarise(state: _SeriesState) -> SeriesSummary:
+    predictions = [(i, label, p) for i, label, p in state.items if p is not None]
+    assessed = [p.predicted_class for _, _, p in predictions if p.assessed]
+    counts = Counter(assessed)
+    majority = None
+    if predictions:
+        majority = counts.most_common(1)[0][0] if counts else "not assessed"
+    scored = [(p.p_tumour if p.p_tumour is not None else p.confidence, i, label)
+              for i, label, p in predictions if p.assessed]
+    top = max(scored, key=lambda t: t[0]) if scored else None
+    source = state.source
+    return SeriesSummary(
+        path=source.path,
+        label=source.label,
+        slice_count=len(source.paths),
+        classified=len(predictions),
+        failed=len(state.items) - len(predictions),
+        top_slice_index=top[1] if top else None,
+        top_slice_label=top[2] if top else None,
+        top_p_tumour=top[0] if top and any(p.p_tumour is not None for _, _, p in predictions) else None,
+        majority_class=majority,
+        class_counts=dict(counts),
+        series_uid=source.series_uid,
+    )

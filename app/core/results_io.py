@@ -1,0 +1,187 @@
+"""Batch results to CSV and JSON, written as they come.
+
+The CSV has one row per scan and is flushed after every row, so a run that crashes or is
+cancelled leaves a valid CSV of what was done. Numbers are rounded by ``app.core.report_numbers``
+so the CSV, the JSON and the PDF report agree digit for digit. Slice and frame numbers are
+1-based, as a clinician counts them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from app.core.batch import BatchItem, SeriesSummary
+from app.core.report_numbers import format_probability, round_probability
+
+RESULTS_FORMAT = "brainlens-results"
+RESULTS_FORMAT_VERSION = 1
+
+
+def csv_columns(class_names: Sequence[str]) -> list[str]:
+    return [
+        "path", "slice", "frame", "status", "error", "predicted_class", "confidence",
+        *(f"prob_{name}" for name in class_names),
+        "p_tumour", "flags", "image_sha256", "model_sha256",
+    ]
+
+
+def item_flags(item: BatchItem) -> tuple[str, ...]:
+    """The prediction's flags followed by the out-of-distribution reasons."""
+    p = item.prediction
+    return () if p is None else tuple(p.flags) + tuple(p.ood_reasons)
+
+
+def _one_based(index: int | None) -> int | None:
+    return None if index is None else index + 1
+
+
+def csv_row(item: BatchItem, class_names: Sequence[str], model_sha256: str) -> dict[str, str]:
+    p = item.prediction
+    row = {
+        "path": str(item.path),
+        "slice": _text(_one_based(item.slice_index)),
+        "frame": _text(_one_based(item.frame)),
+        "status": item.status,
+        "error": item.error or "",
+        "predicted_class": p.label if p is not None else "",
+        "confidence": format_probability(p.confidence) if p is not None else "",
+        "p_tumour": format_probability(p.p_tumour) if p is not None else "",
+        "flags": ";".join(item_flags(item)),
+        "image_sha256": item.image_sha256,
+        "model_sha256": model_sha256,
+    }
+    for name in class_names:
+        row[f"prob_{name}"] = format_probability(p.probability(name)) if p is not None else ""
+    return row
+
+
+def json_result(item: BatchItem) -> dict[str, Any]:
+    p = item.prediction
+    result: dict[str, Any] = {
+        "path": str(item.path),
+        "label": item.label,
+        "slice": _one_based(item.slice_index),
+        "series_length": item.series_length,
+        "frame": _one_based(item.frame),
+        "status": item.status,
+        "error": item.error,
+        "image_sha256": item.image_sha256,
+    }
+    if p is not None:
+        result.update(
+            predicted_class=p.label,
+            model_class=p.predicted_class,
+            assessed=p.assessed,
+            confidence=round_probability(p.confidence),
+            probabilities={n: round_probability(v) for n, v in zip(p.class_names, p.probabilities)},
+            p_tumour=round_probability(p.p_tumour),
+            flags=list(p.flags),
+            ood_reasons=list(p.ood_reasons),
+        )
+    return result
+
+
+def json_series(summary: SeriesSummary) -> dict[str, Any]:
+    return {
+        "path": str(summary.path),
+        "label": summary.label,
+        "slice_count": summary.slice_count,
+        "classified": summary.classified,
+        "failed": summary.failed,
+        "top_slice": _one_based(summary.top_slice_index),
+        "top_slice_label": summary.top_slice_label,
+        "top_p_tumour": round_probability(summary.top_p_tumour),
+        "majority_class": summary.majority_class,
+        "class_counts": summary.class_counts,
+    }
+
+
+class CsvResultWriter:
+    """One row per scan item (series summaries are not rows), flushed as written."""
+
+    def __init__(self, path: str | Path, class_names: Sequence[str], model_sha256: str) -> None:
+        self.path = Path(path)
+        self.class_names = tuple(class_names)
+        self.model_sha256 = model_sha256
+        self._file: TextIO = open(self.path, "w", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(self._file, fieldnames=csv_columns(self.class_names))
+        self._writer.writeheader()
+        self._file.flush()
+        self.rows = 0
+
+    def write(self, item: BatchItem | SeriesSummary) -> None:
+        if isinstance(item, SeriesSummary):
+            return
+        self._writer.writerow(csv_row(item, self.class_names, self.model_sha256))
+        self._file.flush()
+        self.rows += 1
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def __enter__(self) -> CsvResultWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class JsonResultWriter:
+    """A JSON document streamed item by item: {"model", "results": [...], "series": [...], "summary"}."""
+
+    def __init__(self, path: str | Path, model: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self._file: TextIO = open(self.path, "w", encoding="utf-8")
+        head = {"format": RESULTS_FORMAT, "format_version": RESULTS_FORMAT_VERSION, "model": model}
+        self._file.write(json.dumps(head, indent=1)[:-2] + ',\n "results": [')
+        self._series: list[dict[str, Any]] = []
+        self._first = True
+        self.counts = {"ok": 0, "error": 0}
+
+    def write(self, item: BatchItem | SeriesSummary) -> None:
+        if isinstance(item, SeriesSummary):
+            self._series.append(json_series(item))
+            return
+        self._file.write(("\n  " if self._first else ",\n  ") + json.dumps(json_result(item)))
+        self._first = False
+        self.counts[item.status] = self.counts.get(item.status, 0) + 1
+        self._file.flush()
+
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        if self._file.closed:
+            return
+        tail = {"series": self._series, "summary": summary or dict(self.counts)}
+        self._file.write("\n ],\n" + json.dumps(tail, indent=1)[2:])
+        self._file.write("\n")
+        self._file.close()
+
+    def __enter__(self) -> JsonResultWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_csv(
+    items: Iterable[BatchItem | SeriesSummary], path: str | Path, class_names: Sequence[str], model_sha256: str
+) -> int:
+    """Writes every scan item; returns the number of rows."""
+    with CsvResultWriter(path, class_names, model_sha256) as writer:
+        for item in items:
+            writer.write(item)
+        return writer.rows
+
+
+def write_json(items: Iterable[BatchItem | SeriesSummary], path: str | Path, model: dict[str, Any]) -> None:
+    with JsonResultWriter(path, model) as writer:
+        for item in items:
+            writer.write(item)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
