@@ -78,9 +78,10 @@ def apply_window(arr: np.ndarray, centre: float, width: float, function: str = "
         y = 1.0 / (1.0 + np.exp(-4.0 * (x - centre) / max(width, 1e-6)))
     elif function == "LINEAR_EXACT":
         y = (x - (centre - width / 2.0)) / max(width, 1e-6)
+    elif width <= 1.0:  # a threshold: at or below centre - 0.5 is black, above is white
+        y = (x > centre - 0.5).astype(np.float32)
     else:
-        w = max(width, 1.0)
-        y = (x - (centre - 0.5)) / max(w - 1.0, 1e-6) + 0.5
+        y = (x - (centre - 0.5)) / (width - 1.0) + 0.5
     return np.clip(np.round(np.clip(y, 0.0, 1.0) * 255.0), 0, 255).astype(np.uint8)
 
 
