@@ -48,6 +48,7 @@ def test_mr_small_is_windowed_with_its_first_preset(mr_small):
     assert len(mr_small.file_sha256) == 64
 
 
+@pytest.mark.filterwarnings("ignore:The pixel data is .* excess padding:UserWarning")
 @pytest.mark.parametrize("name", MR_VARIANTS)
 def test_every_transfer_syntax_decodes_to_the_same_pixels(name, mr_small):
     (scan,) = load_scans(pydicom_file(name))
@@ -144,6 +145,7 @@ def test_truncated_files(tmp_path):
         load_scans(pydicom_file("MR_truncated.dcm"))
 
 
+@pytest.mark.filterwarnings("ignore:End of file reached:UserWarning")
 @pytest.mark.parametrize("name", ["MR_small.dcm", "MR_small_jp2klossless.dcm"])
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9])
 def test_files_cut_anywhere_are_reported_as_truncated(tmp_path, name, fraction):

@@ -1,0 +1,40 @@
+"""app.core stays pure: importing any of its modules pulls in no Qt and no TensorFlow/Keras.
+
+Walks the package, so modules added later are covered without editing this test.
+"""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+
+import app.core
+
+FORBIDDEN = ("PySide6", "PyQt5", "PyQt6", "shiboken6", "tensorflow", "keras", "tf2onnx")
+
+
+def core_modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.walk_packages(app.core.__path__, "app.core."))
+
+
+def test_core_has_the_loader_modules():
+    names = set(core_modules())
+    for module in ("errors", "scan", "loading", "dicom", "images", "series", "crop", "windowing"):
+        assert f"app.core.{module}" in names
+
+
+def test_importing_app_core_pulls_in_no_qt_or_tensorflow():
+    modules = core_modules()
+    script = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r})\n"
+        "print(json.dumps(bad))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    leaked = json.loads(done.stdout.strip().splitlines()[-1])
+    assert leaked == [], f"app.core imported {leaked}"
