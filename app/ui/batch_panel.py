@@ -39,6 +39,7 @@ class BatchRow:
     p_tumour: float | None
     flags: str
     error: str
+    is_summary: bool = False
 
 
 def row_from_item(item: Any, display_names: dict[str, str] | None = None) -> BatchRow:
@@ -65,6 +66,19 @@ def row_from_item(item: Any, display_names: dict[str, str] | None = None) -> Bat
     error = getattr(item, "error", None) or "could not be classified"
     return BatchRow(Path(item.path), getattr(item, "label", Path(item.path).name), ", ".join(position),
                     frame, slice_index, False, "Error", None, None, "", str(error))
+
+
+def row_from_summary(summary: Any, display_names: dict[str, str] | None = None) -> BatchRow:
+    """A ``SeriesSummary``: the series' majority class, its top P(tumour) and where that slice is."""
+    names = display_names or {}
+    majority = summary.majority_class or "—"
+    top = summary.top_slice_index
+    flags = f"highest P(tumour) at slice {top + 1}" if top is not None else ""
+    if summary.failed:
+        flags += f"{', ' if flags else ''}{summary.failed} slice(s) unreadable"
+    return BatchRow(Path(summary.path), f"{summary.label} (series summary)",
+                    f"{summary.classified}/{summary.slice_count} slices", None, top, summary.classified > 0,
+                    names.get(majority, majority), None, summary.top_p_tumour, flags, "", is_summary=True)
 
 
 class BatchTableModel(QAbstractTableModel):

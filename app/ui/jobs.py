@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,22 @@ def inspect_paths(paths: Sequence[Path]) -> Iterator[list[Any]]:
     yield list(islice(iter_sources([Path(p) for p in paths], recursive=True), 2))
 
 
+@dataclass(frozen=True)
+class SeriesOf:
+    """The DICOM series a file belongs to (found among the files of its folder)."""
+
+    path: Path
+
+
 def load_target(target: Any) -> Iterator[tuple[list[Any], list[Any]]]:
-    """A path (file) or a ``ScanSource`` → (its scans, the ``LoadFailure``s of bad slices)."""
+    """A path (file), a ``ScanSource`` or a ``SeriesOf`` → (its scans, ``LoadFailure``s of bad slices)."""
     from app.core import loading
 
+    if isinstance(target, SeriesOf):
+        wanted = Path(target.path).resolve()
+        found = [s for s in loading.iter_sources([wanted.parent], recursive=False)
+                 if wanted in {Path(p).resolve() for p in s.paths}]
+        target = found[0] if found else wanted
     if isinstance(target, (str, Path)):
         yield loading.load_scans(Path(target)), []
     else:
@@ -85,27 +98,14 @@ def batch_job(paths: Sequence[Path], classifier: Any, cancel: Any) -> Iterator[A
     from app.core.batch import run_batch
 
     progress: deque[Any] = deque()
+    # keep_scans=False: the table keeps results, not pixels (200 scans must not stay in memory).
     for item in run_batch([Path(p) for p in paths], classifier, recursive=True, cancel=cancel,
-                          on_progress=progress.append):
+                          on_progress=progress.append, keep_scans=False):
         while progress:
             yield progress.popleft()
-        if getattr(item, "scan", None) is not None:
-            item = _without_scan(item)
         yield item
     while progress:
         yield progress.popleft()
-
-
-def _without_scan(item: Any) -> Any:
-    """The batch table keeps results, not pixels (200 scans must not stay in memory)."""
-    import dataclasses
-
-    if dataclasses.is_dataclass(item):
-        try:
-            return dataclasses.replace(item, scan=None)
-        except (TypeError, ValueError):
-            pass
-    return item
 
 
 def tumour_summary(predictions: dict[int, Any]) -> tuple[int, float] | None:

@@ -27,10 +27,10 @@ from PySide6.QtWidgets import (
 from app.core import gradcam, windowing
 from app.core.errors import BrainLensError
 from app.core.model_card import DISCLAIMER
-from app.core.progress import CancelToken
+from app.core.progress import CancelToken, Progress
 from app.ui import jobs
 from app.ui.about import AboutModelDialog
-from app.ui.batch_panel import BatchPanel, row_from_item
+from app.ui.batch_panel import BatchPanel, row_from_item, row_from_summary
 from app.ui.metadata_panel import MetadataPanel
 from app.ui.results_panel import ResultsPanel, percent
 from app.ui.settings import SettingsDialog, UiSettings, load_settings, save_settings
@@ -491,21 +491,20 @@ class MainWindow(QMainWindow):
     def _batch_value(self, worker: GeneratorWorker, value: Any) -> None:
         if worker is not self._batch_worker:
             return
-        if hasattr(value, "done") and hasattr(value, "total") and not hasattr(value, "path"):
-            self.batch.set_progress(value.done, value.total, getattr(value, "message", ""))
+        if isinstance(value, Progress):
+            self.batch.set_progress(value.done, value.total, "")
             return
-        if getattr(value, "path", None) is None:
-            return  # a series summary: the per-slice rows carry the results
         names = self.classifier.card.display_names if self.classifier is not None else {}
-        self.batch.model.add(row_from_item(value, names), value)
+        summary = getattr(value, "kind", "scan") == "series"
+        self.batch.model.add(row_from_summary(value, names) if summary else row_from_item(value, names), value)
         if self.batch.model.rowCount() == 1 and "first_result_s" not in self.timings and self._opened_at:
             self.timings["first_result_s"] = time.perf_counter() - self._opened_at
 
     def _batch_done(self, worker: GeneratorWorker) -> None:
         if worker is not self._batch_worker:
             return
-        count = self.batch.model.rowCount()
-        errors = sum(1 for row in self.batch.model.rows if not row.ok)
+        rows = [r for r in self.batch.model.rows if not r.is_summary]
+        count, errors = len(rows), sum(1 for row in rows if not row.ok)
         state = "Cancelled" if self._batch_cancelled else "Done"
         self.batch.finish(f"{state}: {count} scan(s) classified" + (f", {errors} could not be read" if errors else ""))
         self._batch_worker = None
@@ -528,18 +527,22 @@ class MainWindow(QMainWindow):
     def write_batch_csv(self, path: Path) -> None:
         from app.core.results_io import write_csv
 
+        card = self.classifier.card if self.classifier is not None else None
+        class_names = card.class_names if card is not None else ()
+        sha = getattr(self.classifier, "model_sha256", "")
         try:
-            write_csv(self.batch.model.items, path)
+            write_csv(self.batch.model.items, path, class_names, sha)
         except (OSError, BrainLensError) as error:
             self._show_error("The results could not be saved", error)
             return
         self.statusBar().showMessage(f"Saved {path.name}", 8000)
 
     def _batch_row_activated(self, row: Any) -> None:
-        if row.ok or row.path.exists():
-            self._opened_at = time.perf_counter()
-            self.timings = {}
-            self._load_into_viewer(row.path, frame=row.frame, slice_index=row.slice_index)
+        """Shows the row's scan; a series slice (or summary) opens its whole series at that slice."""
+        self._opened_at = time.perf_counter()
+        self.timings = {}
+        target = jobs.SeriesOf(row.path) if row.slice_index is not None else row.path
+        self._load_into_viewer(target, frame=row.frame, slice_index=row.slice_index)
 
     # --- dialogs ---------------------------------------------------------------------------------
     def open_settings(self) -> SettingsDialog:
