@@ -253,6 +253,8 @@ def _native_dialog(title: str, text: str) -> str | None:
 def enable_native_crash_log() -> Path | None:
     """Routes faulthandler (segfault/abort tracebacks) to native-crash.log; None if impossible."""
     global _fault_file
+    if _fault_file is not None:  # already on (run_guarded may be nested)
+        return Path(_fault_file.name)
     try:
         path = _writable_log_dir() / "native-crash.log"
         _fault_file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - must stay open
