@@ -113,7 +113,9 @@ class BatchReport:
             row.assessed = bool(getattr(prediction, "assessed", True))
             row.confidence = prediction.confidence
             row.p_tumour = getattr(prediction, "p_tumour", None)
-            row.flags = tuple(getattr(prediction, "flags", ()) or ())
+            # the same flags as the CSV's "flags" column: the prediction's, then the OOD reasons
+            row.flags = tuple(getattr(prediction, "flags", ()) or ()) + tuple(
+                getattr(prediction, "ood_reasons", ()) or ())
         elif row.status == "ok":
             row.status = "error"
             row.error = row.error or "no result"

@@ -1,0 +1,101 @@
+"""Reports fed by the real pipeline (loader, tiny ONNX classifier, batch generator, CSV writer)."""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import subprocess
+
+import pydicom
+import pytest
+from PIL import Image
+
+from app.core import gradcam
+from app.core.audit import record_classification, verify_audit_log
+from app.core.batch import BatchItem, SeriesSummary, run_batch
+from app.core.inference import Classifier
+from app.core.loading import load_scans
+from app.core.report_dicom import write_encapsulated_pdf, write_secondary_capture
+from app.core.report_pdf import ModelInfo, write_batch_report, write_scan_report, write_series_report
+from app.core.results_io import write_csv
+from tests import mri_data
+from tests.model_fixtures import tiny_model  # noqa: F401
+
+pytestmark = pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler-utils not installed")
+
+
+def pdf_text(path) -> str:
+    out = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True)
+    return re.sub(r"[ \t]+", " ", out.stdout.decode("utf-8"))
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_model) -> Classifier:  # noqa: F811
+    return Classifier(tiny_model, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, mni_series_dir):
+    root = tmp_path_factory.mktemp("report_batch")
+    for z in (60, 80, 100):
+        Image.fromarray(mri_data.to_uint8(mri_data.axial_slice(z))).save(root / f"axial_{z}.png")
+    shutil.copytree(mni_series_dir, root / "series")
+    (root / "notes.jpg").write_text("this is not an image")
+    return root
+
+
+def test_batch_pdf_figures_match_the_csv(tmp_path, classifier, folder):
+    items = list(run_batch([folder], classifier, batch_size=8))
+    info = ModelInfo.from_classifier(classifier)
+    csv_path = tmp_path / "results.csv"
+    write_csv(items, csv_path, classifier.card.class_names, classifier.model_sha256)
+    pdf = write_batch_report(tmp_path / "batch.pdf", items, model_info=info)
+    text = pdf_text(pdf)
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == sum(isinstance(i, BatchItem) for i in items) == 3 + 20 + 1
+    lines = text.splitlines()
+    for row in rows:
+        name = row["path"].rsplit("/", 1)[-1]
+        if row["status"] != "ok":
+            assert "not an image" in text
+            continue
+        # the table line of this scan carries the CSV's confidence and P(tumour), same digits
+        conf = f"{float(row['confidence']) * 100:.2f} %"
+        p_t = f"{float(row['p_tumour']) * 100:.2f} %"
+        slice_no = row["slice"]
+        label = f"{name} — slice {slice_no}/20" if slice_no else name
+        matches = [ln for ln in lines if label in ln]
+        assert matches and conf in matches[-1] and p_t in matches[-1], (label, conf, p_t)  # "All scans"
+    summary = next(i for i in items if isinstance(i, SeriesSummary))
+    assert f"{summary.top_p_tumour * 100:.2f} %" in text or summary.top_p_tumour is None
+    assert "Series (1)" in text and "Failed to load 1" in text
+
+
+def test_single_scan_and_series_reports_from_the_pipeline(tmp_path, classifier, mni_series_dir):
+    info = ModelInfo.from_classifier(classifier)
+    paths = sorted(mni_series_dir.glob("*.dcm"))
+    scan = load_scans(paths[0])[0]
+    prediction = classifier.classify([scan])[0]
+    overlay = gradcam.overlay(scan.display, prediction.heatmap(), opacity=0.4)
+    pdf = write_scan_report(tmp_path / "scan.pdf", scan, prediction, model_info=info, overlay_rgb=overlay)
+    text = pdf_text(pdf)
+    assert info.display_name(prediction.predicted_class) in text or "Not assessed" in text
+    assert classifier.card.version in text and classifier.model_sha256 in text
+
+    items = [i for i in run_batch([mni_series_dir], classifier) if isinstance(i, BatchItem)]
+    series = write_series_report(tmp_path / "series.pdf", [i.scan for i in items],
+                                 [i.prediction for i in items], model_info=info)
+    assert "Key slice 1" in pdf_text(series)
+
+    sc = write_secondary_capture(tmp_path / "sc.dcm", overlay, scan)
+    assert pydicom.dcmread(sc).StudyInstanceUID == scan.metadata.study_instance_uid
+    doc = write_encapsulated_pdf(tmp_path / "report.dcm", pdf, scan)
+    assert pydicom.dcmread(doc).StudyInstanceUID == scan.metadata.study_instance_uid
+
+    log = tmp_path / "audit.jsonl"
+    record = record_classification(prediction, file_sha256=scan.file_sha256, model_info=classifier,
+                                   log_path=log)
+    assert record["model_sha256"] == classifier.model_sha256 and record["device"] == classifier.device
+    assert record["model"] == f"{classifier.card.name} {classifier.card.version}"
+    assert verify_audit_log(log).ok
