@@ -1,0 +1,129 @@
+"""The export pipeline: Keras model -> ONNX with Grad-CAM outputs -> parity check -> card -> file.
+
+Nothing is written unless the parity check passes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.core.model_card import InputSpec, ModelCard
+from export import card as card_info
+from export import convert, parity, reference_images
+
+OOD_QUANTILE = 0.99
+OOD_MARGIN = 1.5
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    card: ModelCard
+    parity: parity.ParityReport
+
+
+def input_size(model) -> tuple[int, int]:
+    shape = model.inputs[0].shape
+    if len(shape) != 4 or shape[3] != 3 or not shape[1] or not shape[2]:
+        raise ValueError(f"the model's input must be [N, H, W, 3] with fixed H and W, got {shape}")
+    return int(shape[1]), int(shape[2])
+
+
+def ood_reference(embeddings: np.ndarray, source: str) -> dict:
+    """Mean embedding and a cosine-distance threshold for the app's out-of-distribution guard.
+
+    distance(e) = 1 - cos(e, mean); an image is out of distribution when its distance exceeds
+    ``threshold`` = OOD_MARGIN x the OOD_QUANTILE quantile of the reference images' distances.
+    """
+    mean = embeddings.mean(axis=0)
+    distances = cosine_distance(embeddings, mean)
+    return {
+        "metric": "cosine_distance",
+        "mean": [round(float(v), 7) for v in mean],
+        "threshold": float(np.quantile(distances, OOD_QUANTILE) * OOD_MARGIN),
+        "reference_distance_quantiles": {
+            str(q): float(np.quantile(distances, q)) for q in (0.5, 0.9, 0.99, 1.0)
+        },
+        "images": int(embeddings.shape[0]),
+        "source": source,
+        "rule": f"out of distribution when 1 - cos(embedding, mean) > threshold "
+        f"({OOD_MARGIN} x the {OOD_QUANTILE} quantile on the reference images)",
+    }
+
+
+def cosine_distance(embeddings: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(embeddings, axis=1) * np.linalg.norm(mean) + 1e-12
+    return 1.0 - (embeddings @ mean) / norms
+
+
+def export_keras(
+    model,
+    out: str | Path,
+    card: ModelCard,
+    *,
+    gradcam_layer: str | None = None,
+    parity_images: np.ndarray | None = None,
+    log=print,
+) -> ExportResult:
+    """Exports ``model`` to ``out`` with ``card`` (whose export/gradcam/ood fields are filled in).
+
+    parity_images: float32 model inputs; default = MNI axial slices through the app's
+    preprocessing. Raises parity.ParityError (and writes nothing) when parity fails.
+    """
+    from training.models import gradcam_layer_name
+
+    layer = gradcam_layer or gradcam_layer_name(model)
+    height, width = input_size(model)
+    value_range = card.input.value_range
+    parity_source = "caller-supplied images"
+    if parity_images is None:
+        parity_source = f"MNI ICBM152 T1 template axial slices z={list(reference_images.PARITY_SLICES)}"
+        parity_images = reference_images.axial_batch(
+            reference_images.PARITY_SLICES, height, width, value_range
+        )
+    log(f"converting to ONNX (Grad-CAM layer {layer}) ...")
+    proto = convert.to_onnx(model, layer)
+    model_bytes = proto.SerializeToString()
+    log("checking parity with Keras / GradientTape ...")
+    report = parity.check_parity(model_bytes, model, layer, parity_images)
+    log(report.describe())
+
+    ood = card.ood_reference
+    if not ood:
+        ood_inputs = reference_images.axial_batch(
+            reference_images.OOD_SLICES, height, width, value_range
+        )
+        embeddings = np.concatenate(
+            [parity.run_onnx(model_bytes, chunk)["embedding"] for chunk in np.array_split(ood_inputs, 4)]
+        )
+        ood = ood_reference(embeddings, "MNI ICBM152 2009a T1 template, axial slices "
+                            f"z={reference_images.OOD_SLICES[0]}..{reference_images.OOD_SLICES[-1]}")
+    gradcam_shape = tuple(int(v) for v in model.get_layer(layer).output.shape[1:3])
+    final = dataclasses.replace(
+        card,
+        input=dataclasses.replace(card.input, height=height, width=width),
+        gradcam_layer=layer,
+        gradcam_shape=gradcam_shape,
+        ood_reference=ood,
+        export={
+            **card.export,
+            "date": card_info.utc_now(),
+            "tool_versions": card_info.tool_versions(),
+            "opset": convert.OPSET,
+            "parity": report.as_dict(),
+            "parity_images": parity_source,
+        },
+    )
+    final.validate()
+    path = convert.save(proto, final, out)
+    log(f"wrote {path} and {convert.sidecar_path(path).name}")
+    return ExportResult(path, final, report)
+
+
+def default_input_spec(height: int, width: int) -> InputSpec:
+    return InputSpec(height=height, width=width, channels=3, color="rgb", value_range=(0.0, 1.0),
+                     resize="bicubic")
