@@ -236,3 +236,14 @@ def test_card_dataclass_round_trip_is_what_the_app_reads(tmp_path):
     card = dataclasses.replace(tiny_card(), display_names={"notumor": "No tumour"}, temperature=1.5)
     clf = Classifier(build_tiny_model(tmp_path / "m.onnx", card=card))
     assert clf.card.display_name("notumor") == "No tumour" and clf.card.temperature == 1.5
+
+
+def test_cosine_reference_as_export_writes_it():
+    from app.core.ood import embedding_distance
+
+    ref = {"mean": [1.0, 0.0, 0.0], "metric": "cosine_distance", "threshold": 0.1}
+    assert embedding_distance(np.array([2.0, 0.0, 0.0]), ref) == pytest.approx(0.0)
+    assert embedding_distance(np.array([0.0, 3.0, 0.0]), ref) == pytest.approx(1.0)
+    assert embedding_distance(np.zeros(3), ref) == 1.0
+    assert embedding_distance(np.ones(4), ref) is None  # another model's size
+    assert embedding_distance(np.ones(3), {**ref, "metric": "mystery"}) is None

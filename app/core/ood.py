@@ -5,8 +5,8 @@ Only signals that can be measured and tested are used:
 - ``blank_image``: almost no structure (near-constant, or almost nothing above the background);
 - ``colour_image``: clearly coloured pixels (MRI is grey; a photo or a screenshot is not);
 - ``no_head_contour``: the seeds' crop step finds no head-sized bright region;
-- ``embedding_outlier``: the model's embedding is far from the training data's, when the card
-  carries ``ood_reference`` (per-feature mean and spread and a distance threshold).
+- ``embedding_outlier``: the model's embedding is far from the reference images', when the card
+  carries ``ood_reference`` (a mean embedding, a metric and a distance threshold).
 
 Any of them makes the result "not assessed": the class is not shown as a finding.
 """
@@ -78,21 +78,31 @@ def measure(display: np.ndarray, head_box: tuple[int, int, int, int] | None = No
 
 
 def embedding_distance(embedding: np.ndarray, reference: Mapping[str, Any]) -> float | None:
-    """Root-mean-square standardised distance of an embedding from the training data's mean.
+    """Distance of an embedding from the training data's, by the reference's ``metric``.
 
-    ``reference`` (the card's ``ood_reference``): ``mean`` [K] and ``std`` [K] (or ``scale``);
-    None when the reference is absent or does not match the embedding's size.
+    ``reference`` is the card's ``ood_reference``, written by export/: ``mean`` [K] and
+    ``metric`` "cosine_distance" (1 - cos(embedding, mean); the default model's) or
+    "standardised_euclidean" (root-mean-square of (embedding - mean) / ``std``). None when the
+    reference is absent, of another size, or uses a metric this version does not know.
     """
     if not reference or "mean" not in reference:
         return None
     mean = np.asarray(reference["mean"], dtype=np.float64).ravel()
-    spread = reference.get("std", reference.get("scale"))
-    std = np.ones_like(mean) if spread is None else np.asarray(spread, dtype=np.float64).ravel()
     vector = np.asarray(embedding, dtype=np.float64).ravel()
-    if mean.shape != vector.shape or std.shape != vector.shape:
+    if mean.shape != vector.shape:
         return None
-    z = (vector - mean) / np.maximum(std, 1e-6)
-    return float(np.sqrt(np.mean(z * z)))
+    metric = reference.get("metric", "standardised_euclidean")
+    if metric == "cosine_distance":
+        norms = float(np.linalg.norm(vector) * np.linalg.norm(mean))
+        return 1.0 if norms == 0.0 else float(1.0 - np.dot(vector, mean) / norms)
+    if metric == "standardised_euclidean":
+        spread = reference.get("std", reference.get("scale"))
+        std = np.ones_like(mean) if spread is None else np.asarray(spread, dtype=np.float64).ravel()
+        if std.shape != mean.shape:
+            return None
+        z = (vector - mean) / np.maximum(std, 1e-6)
+        return float(np.sqrt(np.mean(z * z)))
+    return None
 
 
 def embedding_threshold(reference: Mapping[str, Any]) -> float | None:
