@@ -199,3 +199,25 @@ def test_messages_never_contain_patient_names(tmp_path):
     with pytest.raises(ScanLoadError) as info:
         load_scans(path)
     assert "Smith" not in str(info.value)
+
+
+def test_enhanced_multiframe_uses_each_frames_functional_groups(tmp_path):
+    from pydicom.dataset import Dataset
+
+    stored = np.stack([np.full((4, 4), 100, np.uint16), np.full((4, 4), 100, np.uint16)])
+    stored[:, 0, 0] = 0
+    path = write_small_dicom(tmp_path / "enh.dcm", stored, frames=2)
+    ds = pydicom.dcmread(path)
+    per_frame = []
+    for intercept, centre in ((0.0, 50.0), (1000.0, 1050.0)):
+        item, transform, voi = Dataset(), Dataset(), Dataset()
+        transform.RescaleSlope, transform.RescaleIntercept, transform.RescaleType = 1, intercept, "US"
+        voi.WindowCenter, voi.WindowWidth = centre, 200
+        item.PixelValueTransformationSequence, item.FrameVOILUTSequence = [transform], [voi]
+        per_frame.append(item)
+    ds.PerFrameFunctionalGroupsSequence = per_frame
+    ds.save_as(path)
+    first, second = load_scans(path)
+    assert first.pixels[1, 1] == 100 and second.pixels[1, 1] == 1100
+    assert first.window == (50.0, 200.0) and second.window == (1050.0, 200.0)
+    np.testing.assert_array_equal(first.display, second.display)

@@ -134,7 +134,7 @@ def load_dicom(path: Path, ds: Dataset | None = None) -> list[Scan]:
     shared_window = _shared_default_window(frames, ds) if count > 1 else None
     scans = []
     for index, raw in enumerate(frames):
-        pixels, display, window, inverted = pixels_to_display(raw, ds, shared_window)
+        pixels, display, window, inverted = pixels_to_display(raw, ds, shared_window, frame=index)
         scans.append(Scan(
             source=path, pixels=pixels, display=display, metadata=metadata, window=window,
             frame=index if count > 1 else None, frame_count=count if count > 1 else None,
@@ -144,13 +144,14 @@ def load_dicom(path: Path, ds: Dataset | None = None) -> list[Scan]:
 
 
 def pixels_to_display(
-    raw: np.ndarray, ds: Dataset, default_window: tuple[float, float] | None = None
+    raw: np.ndarray, ds: Dataset, default_window: tuple[float, float] | None = None, *, frame: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, tuple[float, float] | None, bool]:
     """One decoded frame → (float32 pixels, uint8 display, window used, inverted?).
 
     Grey: Modality LUT → VOI LUT Sequence, else the first window preset, else
     ``default_window``, else a robust 0.5–99.5 percentile window of this frame →
-    MONOCHROME1 / INVERSE presentation inverted.
+    MONOCHROME1 / INVERSE presentation inverted. Enhanced multi-frame objects use ``frame``'s
+    own rescale and window from the per-frame functional groups.
     Colour (RGB, YBR already converted to RGB by the decoder, palette colour): no LUTs,
     scaled to 8 bits by the stored bit depth.
     """
@@ -165,8 +166,8 @@ def pixels_to_display(
         bits = int(ds.get("BitsStored") or ds.get("BitsAllocated") or 8)
         rgb = raw.astype(np.float32)
         return rgb, _scale_to_uint8(rgb, bits), None, False
-    pixels = windowing.apply_modality_lut(raw, ds)
-    display, window = _voi(pixels, ds, default_window)
+    pixels = windowing.apply_modality_lut(raw, ds, frame=frame)
+    display, window = _voi(pixels, ds, default_window, frame)
     inverted = (photometric == "MONOCHROME1") != (str(ds.get("PresentationLUTShape", "")).upper() == "INVERSE")
     if inverted:
         display = windowing.invert(display)
@@ -178,12 +179,12 @@ def _shared_default_window(frames: list[np.ndarray], ds: Dataset) -> tuple[float
     if frames[0].ndim != 2 or windowing.window_from_dataset(ds) is not None:
         return None
     stride = max(len(frames) // 64, 1)  # a sample of frames is enough for percentiles
-    sample = np.stack([windowing.apply_modality_lut(f, ds) for f in frames[::stride]])
+    sample = np.stack([windowing.apply_modality_lut(frames[i], ds, frame=i) for i in range(0, len(frames), stride)])
     return windowing.percentile_window(sample)
 
 
 def _voi(
-    pixels: np.ndarray, ds: Dataset, default_window: tuple[float, float] | None = None
+    pixels: np.ndarray, ds: Dataset, default_window: tuple[float, float] | None = None, frame: int | None = None
 ) -> tuple[np.ndarray, tuple[float, float] | None]:
     if "VOILUTSequence" in ds and len(ds.VOILUTSequence):
         from pydicom.pixels import apply_voi
@@ -192,7 +193,7 @@ def _voi(
         bits = int(item.LUTDescriptor[2]) if "LUTDescriptor" in item else 16
         out = np.asarray(apply_voi(pixels.astype(np.float64), ds, index=0), dtype=np.float32)
         return _scale_to_uint8(out, bits), None
-    window = windowing.window_from_dataset(ds) or default_window or windowing.percentile_window(pixels)
+    window = windowing.window_from_dataset(ds, frame) or default_window or windowing.percentile_window(pixels)
     return windowing.apply_window(pixels, *window, function=str(ds.get("VOILUTFunction", "LINEAR"))), window
 
 

@@ -25,35 +25,36 @@ def rescale(arr: np.ndarray, slope: float = 1.0, intercept: float = 0.0) -> np.n
 
 
 def apply_modality_lut(arr: np.ndarray, ds: Any | None = None, *, slope: float | None = None,
-                       intercept: float | None = None) -> np.ndarray:
+                       intercept: float | None = None, frame: int | None = None) -> np.ndarray:
     """Modality LUT (PS3.3 C.11.1) → float32; run it before ``apply_window``.
 
     With a pydicom dataset, a Modality LUT Sequence wins over Rescale Slope/Intercept, which are
     looked up at the top level and then in the (shared or per-frame) functional groups of
-    enhanced multi-frame objects. Without a dataset, ``slope``/``intercept`` are applied.
+    enhanced multi-frame objects (``frame``'s own item first). Without a dataset,
+    ``slope``/``intercept`` are applied.
     """
     if ds is not None and "ModalityLUTSequence" in ds:
         from pydicom.pixels import apply_modality_lut as pydicom_modality_lut
 
         return np.asarray(pydicom_modality_lut(arr, ds), dtype=np.float32)
     if ds is not None and slope is None and intercept is None:
-        slope, intercept = rescale_parameters(ds)
+        slope, intercept = rescale_parameters(ds, frame)
     return rescale(arr, 1.0 if slope is None else slope, 0.0 if intercept is None else intercept)
 
 
-def rescale_parameters(ds: Any) -> tuple[float, float]:
+def rescale_parameters(ds: Any, frame: int | None = None) -> tuple[float, float]:
     """(slope, intercept) from a dataset: top level, else Pixel Value Transformation functional group."""
     if "RescaleSlope" in ds or "RescaleIntercept" in ds:
         return _float(ds.get("RescaleSlope"), 1.0), _float(ds.get("RescaleIntercept"), 0.0)
-    item = _functional_group_item(ds, "PixelValueTransformationSequence")
+    item = _functional_group_item(ds, "PixelValueTransformationSequence", frame)
     if item is not None:
         return _float(item.get("RescaleSlope"), 1.0), _float(item.get("RescaleIntercept"), 0.0)
     return 1.0, 0.0
 
 
-def window_from_dataset(ds: Any) -> tuple[float, float] | None:
+def window_from_dataset(ds: Any, frame: int | None = None) -> tuple[float, float] | None:
     """The first (centre, width) preset of a dataset, or None (top level, then functional groups)."""
-    source = ds if "WindowCenter" in ds and "WindowWidth" in ds else _functional_group_item(ds, "FrameVOILUTSequence")
+    source = ds if "WindowCenter" in ds and "WindowWidth" in ds else _functional_group_item(ds, "FrameVOILUTSequence", frame)
     if source is None or "WindowCenter" not in source or "WindowWidth" not in source:
         return None
     centre, width = _first(source.WindowCenter), _first(source.WindowWidth)
@@ -75,7 +76,7 @@ def apply_window(arr: np.ndarray, centre: float, width: float, function: str = "
     x = np.asarray(arr, dtype=np.float32)
     function = (function or "LINEAR").upper()
     if function == "SIGMOID":
-        y = 1.0 / (1.0 + np.exp(-4.0 * (x - centre) / max(width, 1e-6)))
+        y = 1.0 / (1.0 + np.exp(np.clip(-4.0 * (x - centre) / max(width, 1e-6), -80.0, 80.0)))
     elif function == "LINEAR_EXACT":
         y = (x - (centre - width / 2.0)) / max(width, 1e-6)
     elif width <= 1.0:  # a threshold: at or below centre - 0.5 is black, above is white
@@ -158,11 +159,12 @@ def _float(value: Any, default: float) -> float:
         return default
 
 
-def _functional_group_item(ds: Any, sequence: str) -> Any | None:
-    """The first item of ``sequence`` in the shared, else first per-frame, functional group."""
-    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        if groups in ds and len(ds[groups].value) and sequence in ds[groups].value[0]:
-            items = ds[groups].value[0][sequence].value
+def _functional_group_item(ds: Any, sequence: str, frame: int | None = None) -> Any | None:
+    """The first item of ``sequence`` in ``frame``'s per-frame functional group (frame 0 when
+    None), else in the shared functional group (PS3.3 C.7.6.16)."""
+    for groups, index in (("PerFrameFunctionalGroupsSequence", frame or 0), ("SharedFunctionalGroupsSequence", 0)):
+        if groups in ds and len(ds[groups].value) > index and sequence in ds[groups].value[index]:
+            items = ds[groups].value[index][sequence].value
             if len(items):
                 return items[0]
     return None
