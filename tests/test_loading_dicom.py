@@ -221,3 +221,38 @@ def test_enhanced_multiframe_uses_each_frames_functional_groups(tmp_path):
     assert first.pixels[1, 1] == 100 and second.pixels[1, 1] == 1100
     assert first.window == (50.0, 200.0) and second.window == (1050.0, 200.0)
     np.testing.assert_array_equal(first.display, second.display)
+
+
+@pytest.mark.parametrize("name", ["SC_ybr_full_422_uncompressed.dcm", "SC_rgb_dcmtk_+eb+cy+np.dcm", "SC_rgb_jpeg_dcmtk.dcm"])
+def test_ybr_dicom_is_converted_to_rgb(name):
+    (reference,) = load_scans(pydicom_file("SC_rgb_rle.dcm"))
+    (scan,) = load_scans(pydicom_file(name))
+    assert scan.display.shape == reference.display.shape
+    assert np.abs(scan.display.astype(int) - reference.display.astype(int)).mean() < 3
+
+
+def test_palette_colour_and_deflate():
+    (palette,) = load_scans(pydicom_file("examples_palette.dcm"))
+    assert palette.display.shape == (350, 800, 3) and len(np.unique(palette.display.reshape(-1, 3), axis=0)) > 10
+    (deflated,) = load_scans(pydicom_file("image_dfl.dcm"))
+    assert deflated.display.shape == (512, 512) and deflated.display.std() > 10
+
+
+def test_file_without_preamble_or_file_meta(tmp_path):
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.SOPClassUID, ds.Modality = "1.2.840.10008.5.1.4.1.1.4", "MR"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.Rows, ds.Columns = 1, "MONOCHROME2", 4, 4
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = np.arange(16, dtype=np.uint16).tobytes()
+    path = tmp_path / "acr_nema"  # no extension either
+    ds.save_as(path, implicit_vr=True, little_endian=True)
+    (scan,) = load_scans(path)
+    np.testing.assert_array_equal(scan.pixels.ravel(), np.arange(16))
+
+
+@pytest.mark.parametrize("name", ["test-SR.dcm", "rtplan.dcm", "rtstruct.dcm", "waveform_ecg.dcm"])
+def test_real_non_image_objects_have_no_pixel_data(name):
+    with pytest.raises(NoPixelDataError):
+        load_scans(pydicom_file(name))

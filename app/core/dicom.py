@@ -65,13 +65,33 @@ def read_dataset(path: Path, *, stop_before_pixels: bool = False) -> Dataset:
     if not looks_like_dicom(head):
         raise NotAnImageError(path=path)
     try:
-        return pydicom.dcmread(path, force=head[128:132] != b"DICM", stop_before_pixels=stop_before_pixels)
+        ds = pydicom.dcmread(path, force=head[128:132] != b"DICM", stop_before_pixels=stop_before_pixels)
+        _fill_missing_transfer_syntax(ds)
+        return ds
     except InvalidDicomError as exc:
         raise NotAnImageError(path=path) from exc
     except EOFError as exc:
         raise TruncatedFileError(path=path) from exc
     except Exception as exc:  # pydicom raises many types on malformed headers
         raise ScanLoadError("The DICOM file is damaged and cannot be read.", path) from exc
+
+
+def _fill_missing_transfer_syntax(ds: Dataset) -> None:
+    """Old (ACR-NEMA style) files without file meta: record the encoding pydicom detected, so
+    their uncompressed pixel data can be decoded."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if implicit is None:
+        return
+    syntax = ImplicitVRLittleEndian if implicit else (ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+    if meta is None:
+        ds.file_meta = meta = FileMetaDataset()
+    meta.TransferSyntaxUID = syntax
 
 
 def metadata_from_dataset(ds: Dataset) -> ScanMetadata:
