@@ -140,6 +140,12 @@ def test_iter_sources_streams_explicit_files_and_folders(mixed_folder, mni_png, 
     assert any(s.path == stray for s in sources)
 
 
+def test_a_file_given_twice_loads_once(mni_series_dir):
+    one = sorted(mni_series_dir.iterdir())[0]
+    sources = list(iter_sources([mni_series_dir, one]))
+    assert [len(s.paths) for s in sources] == [20]
+
+
 def test_load_source_collects_bad_slices_when_asked(tmp_path, mni_series_dir):
     folder = tmp_path / "series"
     shutil.copytree(mni_series_dir, folder)

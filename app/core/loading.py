@@ -115,12 +115,17 @@ def iter_sources(paths: str | Path | Iterable[str | Path], *, recursive: bool = 
     if isinstance(paths, (str, Path)):
         paths = [paths]
     headers: list[SliceHeader] = []
+    seen: set[Path] = set()  # a file named twice (itself and inside a given folder) loads once
     for given in map(Path, paths):
         if given.is_dir():
             candidates = ((p, False) for p in _walk(given, recursive))
         else:
             candidates = iter([(given, True)])
         for file, explicit in candidates:
+            key = file.resolve()
+            if key in seen:
+                continue
+            seen.add(key)
             if not file.exists():
                 yield ScanSource("unknown", (file,))
                 continue
