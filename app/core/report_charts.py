@@ -8,6 +8,7 @@ import numpy as np
 from reportlab.graphics.shapes import Drawing, Line, PolyLine, Rect, String
 from reportlab.lib import colors
 from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from app.core.report_layout import ACCENT, FONT, FONT_BOLD, INK, MUTED, RULE
 from app.core.report_numbers import format_percent, round_probability
@@ -19,7 +20,8 @@ BAR = colors.HexColor("#9fb3c8")
 def probability_chart(labels: Sequence[str], probabilities: Sequence[float], *,
                       highlight: int | None, width: float, bar_height: float = 4.2 * mm) -> Drawing:
     """Horizontal bars, one per class, value printed at the end (the CSV's rounding)."""
-    label_w, value_w, gap = 30 * mm, 17 * mm, 2.2 * mm
+    widest = max((stringWidth(str(label), FONT_BOLD, 8.5) for label in labels), default=0.0)
+    label_w, value_w, gap = max(26 * mm, widest + 3 * mm), 17 * mm, 2.2 * mm
     bar_w = width - label_w - value_w
     height = len(labels) * (bar_height + gap)
     d = Drawing(width, height)
@@ -53,10 +55,10 @@ def colour_bar(rgb_ramp: np.ndarray, *, width: float, caption_low: str, caption_
     return d
 
 
-def slice_profile(values: Sequence[float | None], *, width: float, height: float = 32 * mm,
+def slice_profile(values: Sequence[float | None], *, width: float, height: float = 36 * mm,
                   marks: Sequence[int] = (), title: str = "P(tumour) by slice") -> Drawing:
     """A line of one probability per slice (0..1), key slices marked with dots."""
-    left, bottom, top_pad = 11 * mm, 6 * mm, 5 * mm
+    left, bottom, top_pad = 11 * mm, 6 * mm, 9 * mm
     plot_w, plot_h = width - left - 2 * mm, height - bottom - top_pad
     d = Drawing(width, height)
     d.add(String(left, height - 3.2 * mm, title, fontName=FONT_BOLD, fontSize=8, fillColor=INK))

@@ -190,8 +190,9 @@ def page_decorator(title: str, generated: _dt.datetime, model: ModelInfo):
         canvas.line(MARGIN, 12 * mm, width - MARGIN, 12 * mm)
         canvas.setFillColor(MUTED)
         canvas.setFont(FONT, 7)
+        name = model.name if len(model.name) <= 40 else model.name[:39] + "…"
         canvas.drawString(MARGIN, 8.5 * mm, f"Generated {stamp} · BrainLens {app_version()} · "
-                                            f"model {model.name} {model.version}")
+                                            f"model {name} {model.version}")
         canvas.restoreState()
 
     return draw

@@ -144,7 +144,7 @@ def _result_row(prediction: Any, model: ModelInfo) -> Table:
 
 
 def _image_pair(scan: Any, overlay_rgb: np.ndarray, caption_right: str, *, colormap: str,
-                width: float = CONTENT_WIDTH, max_height: float = 80 * mm) -> Table:
+                width: float = CONTENT_WIDTH, max_height: float = 70 * mm) -> Table:
     half = (width - 6 * mm) / 2
     window = getattr(scan, "window", None)
     left_caption = "Scan as classified" + (
