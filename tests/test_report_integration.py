@@ -99,3 +99,27 @@ def test_single_scan_and_series_reports_from_the_pipeline(tmp_path, classifier, 
     assert record["model_sha256"] == classifier.model_sha256 and record["device"] == classifier.device
     assert record["model"] == f"{classifier.card.name} {classifier.card.version}"
     assert verify_audit_log(log).ok
+
+
+def test_report_and_audit_sinks_follow_the_cli_stream(tmp_path, classifier, folder):
+    """The CLI hands each item to its sinks, then drops the scan; the PDF and audit log still come out."""
+    from app.core.audit import AuditSink
+    from app.core.report_batch import PdfReportSink
+
+    info = ModelInfo.from_classifier(classifier)
+    log = tmp_path / "audit.jsonl"
+    sinks = [PdfReportSink(tmp_path / "cli.pdf", info, anonymise=True), AuditSink(classifier, log_path=log)]
+    ok = 0
+    for item in run_batch([folder], classifier):
+        for sink in sinks:
+            sink.write(item)
+        if isinstance(item, BatchItem):
+            ok += item.ok
+            item.scan = None
+    for sink in sinks:
+        sink.close({})
+    text = pdf_text(tmp_path / "cli.pdf")
+    assert "axial_60.png" not in text and "anonymised" in text
+    result = verify_audit_log(log)
+    assert result.ok and result.n_records == ok == sinks[1].written
+    assert "axial_" not in log.read_text()  # no file names in the audit log

@@ -298,5 +298,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2 if result.first_bad_line is None else 1
 
 
+class AuditSink:
+    """Audit records as a result sink of ``brainlens classify``: one record per classified scan."""
+
+    def __init__(self, model_info: Any, *, action: str = "batch_classify",
+                 log_path: Path | None = None) -> None:
+        self.model_info, self.action, self.log_path = model_info, action, log_path
+        self.written = 0
+
+    def write(self, item: Any) -> None:
+        prediction = getattr(item, "prediction", None)
+        if prediction is None:  # failures and series summaries classify nothing
+            return
+        record_classification(prediction, file_sha256=getattr(item, "image_sha256", None) or None,
+                              model_info=self.model_info, action=self.action, log_path=self.log_path)
+        self.written += 1
+
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        pass
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

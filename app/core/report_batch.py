@@ -267,3 +267,20 @@ def write_batch_report(path: str | Path, items: Iterable[Any], *, model_info: Mo
                        anonymise: bool = False, thumbnails: bool = True) -> Path:
     """Writes the batch PDF for ``items`` (BatchItem and SeriesSummary objects, streamed)."""
     return BatchReport(model_info=model_info, anonymise=anonymise, thumbnails=thumbnails).extend(items).write(path)
+
+
+class PdfReportSink:
+    """The batch PDF as a result sink of ``brainlens classify`` (``write`` per item, PDF on ``close``).
+
+    It sees each item before the CLI drops the scan, so thumbnails come along.
+    """
+
+    def __init__(self, path: str | Path, model_info: ModelInfo, *, anonymise: bool = False) -> None:
+        self.path = Path(path)
+        self.report = BatchReport(model_info=model_info, anonymise=anonymise)
+
+    def write(self, item: Any) -> None:
+        self.report.add(item)
+
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        self.report.write(self.path)

@@ -52,28 +52,37 @@ _FONT_DIRS = (
 )
 
 
-def _register_fonts() -> tuple[str, str, str]:
-    """DejaVu Sans (wide Unicode coverage for names) when installed, else the PDF core fonts."""
-    try:
-        import matplotlib  # noqa: F401 - optional: its bundled DejaVu fonts when present
+def _register(regular: Path, bold: Path, mono: Path | None) -> tuple[str, str, str]:
+    pdfmetrics.registerFont(TTFont("BL-Sans", str(regular)))
+    pdfmetrics.registerFont(TTFont("BL-Sans-Bold", str(bold)))
+    pdfmetrics.registerFontFamily("BL-Sans", normal="BL-Sans", bold="BL-Sans-Bold",
+                                  italic="BL-Sans", boldItalic="BL-Sans-Bold")
+    if mono is None:
+        return "BL-Sans", "BL-Sans-Bold", "Courier"
+    pdfmetrics.registerFont(TTFont("BL-Mono", str(mono)))
+    return "BL-Sans", "BL-Sans-Bold", "BL-Mono"
 
-        dirs = (*_FONT_DIRS, Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf")
-    except ImportError:
-        dirs = _FONT_DIRS
-    for folder in dirs:
-        regular, bold, mono = (folder / n for n in ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf",
-                                                      "DejaVuSansMono.ttf"))
-        if regular.exists() and bold.exists() and mono.exists():
+
+def _register_fonts() -> tuple[str, str, str]:
+    """Embedded TrueType fonts, so names with accents (and the report's dashes) always render.
+
+    DejaVu Sans (wide Unicode coverage) when the system has it, else Bitstream Vera, which ships
+    inside reportlab (so also inside the bundled app), else the PDF core fonts.
+    """
+    for folder in _FONT_DIRS:
+        files = [folder / n for n in ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansMono.ttf")]
+        if all(f.exists() for f in files):
             try:
-                pdfmetrics.registerFont(TTFont("BL-Sans", str(regular)))
-                pdfmetrics.registerFont(TTFont("BL-Sans-Bold", str(bold)))
-                pdfmetrics.registerFont(TTFont("BL-Mono", str(mono)))
-                pdfmetrics.registerFontFamily("BL-Sans", normal="BL-Sans", bold="BL-Sans-Bold",
-                                              italic="BL-Sans", boldItalic="BL-Sans-Bold")
-                return "BL-Sans", "BL-Sans-Bold", "BL-Mono"
-            except Exception:  # noqa: BLE001 - a broken font file: fall back to core fonts
+                return _register(*files)
+            except Exception:  # noqa: BLE001 - an unreadable font file: try the next choice
                 break
-    return "Helvetica", "Helvetica-Bold", "Courier"
+    try:
+        import reportlab
+
+        fonts = Path(reportlab.__file__).parent / "fonts"
+        return _register(fonts / "Vera.ttf", fonts / "VeraBd.ttf", None)
+    except Exception:  # noqa: BLE001
+        return "Helvetica", "Helvetica-Bold", "Courier"
 
 
 FONT, FONT_BOLD, FONT_MONO = _register_fonts()
