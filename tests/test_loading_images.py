@@ -83,6 +83,7 @@ def test_multipage_tiff_gives_one_scan_per_page(tmp_path, slice8):
     np.testing.assert_array_equal(scans[1].display, 255 - slice8)
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_decompression_bomb_is_refused_from_the_header(tmp_path, monkeypatch):
     path = png_header_only(tmp_path / "bomb.png", 50_000, 50_000)
     monkeypatch.setattr(images, "_to_array", lambda *a: pytest.fail("decoded a bomb"))

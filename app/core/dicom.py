@@ -26,10 +26,9 @@ from app.core.errors import (
     TruncatedFileError,
     UnsupportedScanError,
 )
-from app.core.images import MAX_PIXELS, too_large_message
+from app.core.images import MAX_FILE_PIXELS, MAX_PIXELS, too_large_message
 from app.core.scan import Scan, ScanMetadata
 
-MAX_FILE_PIXELS = 256_000_000  # all frames of one file together (≈1.3 GB once decoded)
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima", ""})
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 GREY = ("MONOCHROME1", "MONOCHROME2")

@@ -8,7 +8,6 @@ with OpenCV instead to keep their precision.
 from __future__ import annotations
 
 import re
-import warnings
 from pathlib import Path
 
 import cv2
@@ -20,6 +19,7 @@ from app.core.scan import Scan, ScanMetadata
 from app.core.windowing import apply_window, full_range_window
 
 MAX_PIXELS = 100_000_000  # per image (frame): 100 megapixels
+MAX_FILE_PIXELS = 256_000_000  # all frames/pages of one file together (≈1.3 GB once decoded)
 MAX_FRAMES = 2_000  # pages of a multi-page TIFF / GIF
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp"})
 _MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*", b"GIF87a", b"GIF89a")
@@ -41,32 +41,32 @@ def too_large_message(rows: int, cols: int, frames: int = 1, limit: int = MAX_PI
 def load_image(path: Path, *, max_pixels: int = MAX_PIXELS) -> list[Scan]:
     """One scan per page/frame of an image file. Raises a ``ScanLoadError`` subclass."""
     path = Path(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            with Image.open(path) as image:
-                cols, rows = image.size
-                frames = min(int(getattr(image, "n_frames", 1)), MAX_FRAMES)
-                if rows * cols > max_pixels:
-                    raise ImageTooLargeError(too_large_message(rows, cols, frames, max_pixels), path)
-                if _is_16bit_colour(image):
-                    arrays = [_read_with_opencv(path)]
-                else:
-                    arrays = [_to_array(page) for page in _pages(image, frames)]
-        except Image.DecompressionBombError as exc:  # Pillow's own guard fires first past ~179 MP
-            found = re.search(r"\((\d+) pixels\)", str(exc))
-            size = f"{int(found.group(1)) // 1_000_000} megapixels" if found else "too many pixels"
-            raise ImageTooLargeError(
-                f"The image is too large to open safely ({size}; the limit is {max_pixels // 1_000_000} "
-                "megapixels per image). It may be damaged or not a medical image.", path) from exc
-        except ScanLoadError:
-            raise
-        except (Image.UnidentifiedImageError, SyntaxError) as exc:
-            raise NotAnImageError(path=path) from exc
-        except (OSError, ValueError, EOFError) as exc:
-            if "truncated" in str(exc).lower() or isinstance(exc, EOFError):
-                raise TruncatedFileError(path=path) from exc
-            raise ScanLoadError("The image file is damaged and cannot be read.", path) from exc
+    # No warnings.catch_warnings() here: it is not thread-safe and batch runs load on a pool
+    # (Pillow may warn for 89–100 MP images, which we still accept).
+    try:
+        with Image.open(path) as image:
+            cols, rows = image.size
+            frames = min(int(getattr(image, "n_frames", 1)), MAX_FRAMES)
+            if rows * cols > max_pixels or rows * cols * frames > MAX_FILE_PIXELS:
+                raise ImageTooLargeError(too_large_message(rows, cols, frames, max_pixels), path)
+            if _is_16bit_colour(image):
+                arrays = [_read_with_opencv(path)]
+            else:
+                arrays = [_to_array(page) for page in _pages(image, frames)]
+    except Image.DecompressionBombError as exc:  # Pillow's own guard fires first past ~179 MP
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(found.group(1)) // 1_000_000} megapixels" if found else "too many pixels"
+        raise ImageTooLargeError(
+            f"The image is too large to open safely ({size}; the limit is {max_pixels // 1_000_000} "
+            "megapixels per image). It may be damaged or not a medical image.", path) from exc
+    except ScanLoadError:
+        raise
+    except (Image.UnidentifiedImageError, SyntaxError) as exc:
+        raise NotAnImageError(path=path) from exc
+    except (OSError, ValueError, EOFError) as exc:
+        if "truncated" in str(exc).lower() or isinstance(exc, EOFError):
+            raise TruncatedFileError(path=path) from exc
+        raise ScanLoadError("The image file is damaged and cannot be read.", path) from exc
     count = len(arrays)
     return [
         _make_scan(path, pixels, frame=i if count > 1 else None, frame_count=count if count > 1 else None)

@@ -198,9 +198,9 @@ def file_sha256(path: Path) -> str:
 def _load_file(path: Path, kind: str) -> list[Scan]:
     if not path.exists():
         raise ScanLoadError(NOT_FOUND, path)
-    kind = kind if kind in ("image", "dicom") else _sniff(path)
+    kind = "dicom" if kind == "series" else kind if kind in ("image", "dicom") else _sniff(path)
     try:
-        if kind == "dicom" or kind == "series":
+        if kind == "dicom":
             return dicom.load_dicom(path)
         if kind == "image":
             return images.load_image(path)
