@@ -98,7 +98,7 @@ def test_class_selector_shows_that_class_map(qtbot, window, mni_png):
         overlays[choice] = window.viewer.overlay_pane._item.pixmap().toImage()
         caption = window.viewer.overlay_pane._corners["top_left"]
         expected = prediction.class_names[prediction.predicted_index if choice is None else other]
-        assert caption.endswith(expected)
+        assert f"Grad-CAM: {expected} (" in caption
     assert overlays[None] != overlays[other]
 
 

@@ -13,8 +13,10 @@ def _row(label: str, value: Any) -> str:
     if value in (None, "", {}, (), []):
         return ""
     if isinstance(value, dict):
-        value = ", ".join(f"{k}: {_short(v)}" for k, v in value.items())
-    return f"<tr><th>{html.escape(label)}</th><td>{html.escape(str(value))}</td></tr>"
+        text = "<br>".join(f"{html.escape(str(k))}: {html.escape(_short(v))}" for k, v in value.items())
+    else:
+        text = html.escape(str(value))
+    return f"<tr><th>{html.escape(label)}</th><td>{text}</td></tr>"
 
 
 def _short(value: Any) -> str:

@@ -19,10 +19,18 @@ from pathlib import Path
 from typing import Any
 
 
-def load_model(model_path: Path | None, device: str) -> Iterator[Any]:
+def load_model(model_path: Path | None, device: str, warm_up: bool = True) -> Iterator[Any]:
+    """Loads the classifier and runs it once on a blank image, so that ONNX Runtime's first-run
+    set-up is not paid by the user's first scan."""
+    import numpy as np
+
     from app.core.inference import Classifier
 
-    yield Classifier(model_path, device=device)
+    classifier = Classifier(model_path, device=device)
+    if warm_up:
+        spec = classifier.card.input
+        classifier.predict([np.zeros((spec.height, spec.width), dtype=np.uint8)])
+    yield classifier
 
 
 def inspect_paths(paths: Sequence[Path]) -> Iterator[list[Any]]:

@@ -129,6 +129,7 @@ class MainWindow(QMainWindow):
         self.results_dock = self._dock("Result", "resultsDock", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
 
         self.metadata = MetadataPanel()
+        self.metadata.setMinimumWidth(300)
         self.metadata.hide_identifiers_changed.connect(self._identifiers_toggled)
         self.metadata_dock = self._dock("Scan information", "metadataDock", self.metadata,
                                         Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -424,7 +425,8 @@ class MainWindow(QMainWindow):
         if prediction is not None and self.classifier is not None:
             card = self.classifier.card
             shown = prediction.predicted_index if class_index is None else class_index
-            overlay_pane.set_corner_text("top_left", f"Grad-CAM: {card.display_name(card.class_names[shown])}")
+            which = "predicted" if shown == prediction.predicted_index else percent(prediction.probabilities[shown])
+            overlay_pane.set_corner_text("top_left", f"Grad-CAM: {card.display_name(card.class_names[shown])} ({which})")
             self.results.show_prediction(prediction, card.display_names, self.settings.low_confidence_threshold)
         elif self.classifier is not None:
             self.results.show_message("Classifying…")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
@@ -36,7 +36,8 @@ class MetadataPanel(QWidget):
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Field", "Value"])
         self.tree.setRootIsDecorated(False)
-        self.tree.setColumnWidth(0, 120)
+        self.tree.setColumnWidth(0, 125)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.hide_identifiers = QCheckBox("Hide patient identifiers")
         self.hide_identifiers.toggled.connect(self._toggled)
         layout = QVBoxLayout(self)
@@ -53,8 +54,13 @@ class MetadataPanel(QWidget):
             return
         metadata = scan.metadata.anonymised() if self.hide_identifiers.isChecked() else scan.metadata
         shape = scan.display.shape
-        self.tree.addTopLevelItem(QTreeWidgetItem(["File", scan.label]))
+        file_item = QTreeWidgetItem(["File", scan.label])
+        file_item.setToolTip(1, str(scan.source))
+        self.tree.addTopLevelItem(file_item)
         self.tree.addTopLevelItem(QTreeWidgetItem(["Size", f"{shape[1]} × {shape[0]} px"]))
+        if metadata.is_empty and not self.hide_identifiers.isChecked():
+            self.tree.addTopLevelItem(QTreeWidgetItem(["", "No DICOM metadata (plain image)"]))
+            return
         for section, fields in SECTIONS:
             header = QTreeWidgetItem([section, ""])
             font = header.font(0)
@@ -63,7 +69,9 @@ class MetadataPanel(QWidget):
             self.tree.addTopLevelItem(header)
             for name, label in fields:
                 value = format_value(name, getattr(metadata, name, None))
-                self.tree.addTopLevelItem(QTreeWidgetItem([f"  {label}", value]))
+                item = QTreeWidgetItem([f"  {label}", value])
+                item.setToolTip(1, value)
+                self.tree.addTopLevelItem(item)
 
     def _toggled(self, checked: bool) -> None:
         self.show_scan(self._scan)

@@ -1,0 +1,163 @@
+"""Screenshots of the main states of the BrainLens window, for the README and for looking at.
+
+Run under a virtual X server (a real window, real fonts)::
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py
+
+It writes a 20-slice DICOM series of the MNI template (tests.mri_data) and a small batch folder
+into a temporary directory, opens them with the default model (``--model`` to choose another;
+without any model it uses the tiny test model and says so), and saves PNGs into docs/screenshots/:
+01-empty, 02-series, 03-class-map, 04-batch, 05-about-model, 06-settings. It also prints the time
+from opening to the first result shown, for a JPG and for the series.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+OUT = REPO / "docs" / "screenshots"
+SIZE = (1480, 920)
+
+
+def wait_until(app, predicate: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the window did not reach the expected state in time")
+        app.processEvents()
+        time.sleep(0.01)
+    for _ in range(5):
+        app.processEvents()
+
+
+def save(widget, name: str) -> Path:
+    path = OUT / f"{name}.png"
+    widget.grab().save(str(path))
+    print(f"saved {path.relative_to(REPO)}")
+    return path
+
+
+def make_data(folder: Path) -> tuple[Path, Path, Path]:
+    from PIL import Image
+
+    from tests import mri_data
+
+    series = folder / "MNI-T1-series"
+    mri_data.write_dicom_series(series, range(40, 140, 5))
+    jpg = folder / "axial_z80.jpg"
+    Image.fromarray(mri_data.to_uint8(mri_data.axial_slice(80))).convert("RGB").save(jpg, quality=95)
+    batch = folder / "clinic-export"
+    batch.mkdir()
+    for z in range(50, 130, 6):
+        Image.fromarray(mri_data.to_uint8(mri_data.axial_slice(z))).save(batch / f"axial_z{z:03d}.png")
+    for x in (70, 100):
+        Image.fromarray(mri_data.to_uint8(mri_data.sagittal_slice(x))).save(batch / f"sagittal_x{x:03d}.png")
+    mri_data.write_dicom_series(batch / "series", range(60, 120, 10), seed=3)
+    (batch / "scan_notes.jpg").write_bytes(b"this is not an image")
+    return series, jpg, batch
+
+
+def choose_model(given: Path | None, folder: Path) -> Path:
+    from app.core.inference import default_model_path
+
+    if given is not None:
+        return given
+    if default_model_path().exists():
+        return default_model_path()
+    from tests.model_fixtures import build_tiny_model
+
+    print("note: the default model is not built (make model); using the tiny test model")
+    return build_tiny_model(folder / "tiny.onnx")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    from PySide6.QtCore import QSettings, Qt
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.main_window import MainWindow
+    from app.ui.theme import apply_theme
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    apply_theme(app)
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        series, jpg, batch = make_data(folder)
+        model = choose_model(args.model, folder)
+        store = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(settings_store=store, model_path=model)
+        window.resize(*SIZE)
+        window.show()
+        wait_until(app, lambda: window.classifier is not None, 120)
+        save(window, "01-empty")
+
+        window.open_paths([jpg])
+        wait_until(app, lambda: 0 in window.predictions)
+        print(f"JPG: first result shown {window.timings['first_result_s']:.3f} s after opening "
+              f"(loaded in {window.timings['loaded_s']:.3f} s)")
+
+        window.open_paths([series])
+        wait_until(app, lambda: len(window.scans) == 20 and window.index in window.predictions)
+        print(f"series (20 slices): first result shown {window.timings['first_result_s']:.3f} s after "
+              f"opening (loaded in {window.timings['loaded_s']:.3f} s)")
+        wait_until(app, lambda: len(window.predictions) == 20)
+        print(f"series: all 20 slices classified {time.perf_counter() - window._opened_at:.3f} s after opening")
+        window.jump_to_summary()
+        wait_until(app, lambda: True)
+        save(window, "02-series")
+
+        prediction = window.predictions[window.index]
+        other = max((i for i in range(len(prediction.class_names)) if i != prediction.predicted_index),
+                    key=lambda i: float(prediction.probabilities[i]))
+        window.results.select_class(other)
+        window.results.heatmap.colormap.setCurrentText("jet")
+        window.viewer.zoom_by(1.6)
+        wait_until(app, lambda: True)
+        save(window, "03-class-map")
+        window.results.select_class(None)
+        window.results.heatmap.colormap.setCurrentText(window.settings.colormap)
+        window.reset_view()
+
+        window.open_paths([batch])
+        wait_until(app, lambda: window.batch.model.rowCount() > 0 and window._batch_worker is None, 120)
+        window.batch_dock.raise_()
+        window.resizeDocks([window.batch_dock], [330], Qt.Orientation.Vertical)
+        window.batch.table.sortByColumn(4, Qt.SortOrder.DescendingOrder)
+        window.batch.table.selectRow(0)
+        shown: list[bool] = []
+        window.prediction_shown.connect(lambda: shown.append(True))
+        window.batch.table.clicked.emit(window.batch.proxy.index(0, 0))
+        wait_until(app, lambda: bool(shown))
+        save(window, "04-batch")
+
+        about = window.show_about_model()
+        about.resize(680, 600)
+        wait_until(app, lambda: about.isVisible())
+        save(about, "05-about-model")
+        about.close()
+
+        settings = window.open_settings()
+        wait_until(app, lambda: settings.isVisible())
+        save(settings, "06-settings")
+        settings.reject()
+
+        window.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
