@@ -166,3 +166,15 @@ def test_concurrent_appends_from_two_processes(tmp_path):
     result = verify_audit_log(log)
     assert result.ok, result.summary()
     assert result.n_records == 80
+
+
+def test_grouped_appends_chain_like_single_ones(tmp_path):
+    log = tmp_path / "audit.jsonl"
+    _write_log(log, 2)
+    events = [AuditEvent("batch_classify", file_sha256=f"{i:064x}", result="pituitary") for i in range(5)]
+    records = audit.append_events(events, log)
+    assert [r["seq"] for r in records] == [3, 4, 5, 6, 7]
+    assert records[1]["prev"] == records[0]["hash"]
+    assert audit.append_events([], log) == []
+    result = verify_audit_log(log)
+    assert result.ok and result.n_records == 7

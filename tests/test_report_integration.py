@@ -108,7 +108,8 @@ def test_report_and_audit_sinks_follow_the_cli_stream(tmp_path, classifier, fold
 
     info = ModelInfo.from_classifier(classifier)
     log = tmp_path / "audit.jsonl"
-    sinks = [PdfReportSink(tmp_path / "cli.pdf", info, anonymise=True), AuditSink(classifier, log_path=log)]
+    sinks = [PdfReportSink(tmp_path / "cli.pdf", info, anonymise=True),
+             AuditSink(classifier, log_path=log, flush_every=5)]
     ok = 0
     for item in run_batch([folder], classifier):
         for sink in sinks:

@@ -173,8 +173,31 @@ def _previous(fd: int) -> tuple[str, int]:
         raise AuditError(f"the audit log's last record is unreadable: {exc}") from exc
 
 
-def append_event(event: AuditEvent, log_path: Path | None = None) -> dict[str, Any]:
-    """Appends one record for ``event``; returns the record written (with its hash)."""
+def _record(event: AuditEvent, prev_hash: str, seq: int, version: str) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "v": RECORD_VERSION,
+        "seq": seq,
+        "time": _utc_now(),
+        "action": event.action,
+        "file_sha256": event.file_sha256,
+        "model": event.model,
+        "model_sha256": event.model_sha256,
+        "device": event.device,
+        "result": event.result,
+        "confidence": round_probability(event.confidence),
+        "p_tumour": round_probability(event.p_tumour),
+        "flags": list(event.flags),
+        "app_version": version,
+        "prev": prev_hash,
+    }
+    record["hash"] = record_hash(record)
+    return record
+
+
+def append_events(events: Sequence[AuditEvent], log_path: Path | None = None) -> list[dict[str, Any]]:
+    """Appends records for ``events`` under one lock, one ``write`` and one fsync; returns them."""
+    if not events:
+        return []
     path = Path(log_path) if log_path is not None else default_log_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     flags = getattr(os, "O_BINARY", 0)
@@ -182,31 +205,27 @@ def append_event(event: AuditEvent, log_path: Path | None = None) -> dict[str, A
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | flags, 0o644)
     except OSError as exc:
         raise AuditError(f"cannot open the audit log {path}: {exc.strerror}") from exc
+    version = _app_version()
     try:
         with _locked(fd):
-            prev_hash, prev_seq = _previous(fd)
-            record: dict[str, Any] = {
-                "v": RECORD_VERSION,
-                "seq": prev_seq + 1,
-                "time": _utc_now(),
-                "action": event.action,
-                "file_sha256": event.file_sha256,
-                "model": event.model,
-                "model_sha256": event.model_sha256,
-                "device": event.device,
-                "result": event.result,
-                "confidence": round_probability(event.confidence),
-                "p_tumour": round_probability(event.p_tumour),
-                "flags": list(event.flags),
-                "app_version": _app_version(),
-                "prev": prev_hash,
-            }
-            record["hash"] = record_hash(record)
-            os.write(fd, (canonical_json(record) + "\n").encode("ascii"))
+            prev_hash, seq = _previous(fd)
+            records = []
+            for event in events:
+                seq += 1
+                records.append(_record(event, prev_hash, seq, version))
+                prev_hash = records[-1]["hash"]
+            os.write(fd, "".join(canonical_json(r) + "\n" for r in records).encode("ascii"))
             os.fsync(fd)
+    except OSError as exc:
+        raise AuditError(f"cannot write the audit log {path}: {exc.strerror}") from exc
     finally:
         os.close(fd)
-    return record
+    return records
+
+
+def append_event(event: AuditEvent, log_path: Path | None = None) -> dict[str, Any]:
+    """Appends one record for ``event``; returns the record written (with its hash)."""
+    return append_events([event], log_path)[0]
 
 
 def classification_event(prediction: Any, *, file_sha256: str | None, model_info: Any = None,
@@ -299,24 +318,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class AuditSink:
-    """Audit records as a result sink of ``brainlens classify``: one record per classified scan."""
+    """Audit records as a result sink of ``brainlens classify``: one record per classified scan.
+
+    Records are appended in groups of ``flush_every`` (one lock and one fsync per group, so a
+    fast GPU run is not slowed by the log); ``close`` writes the rest.
+    """
 
     def __init__(self, model_info: Any, *, action: str = "batch_classify",
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, flush_every: int = 32) -> None:
         self.model_info, self.action, self.log_path = model_info, action, log_path
+        self.flush_every = max(1, flush_every)
+        self._pending: list[AuditEvent] = []
         self.written = 0
 
     def write(self, item: Any) -> None:
         prediction = getattr(item, "prediction", None)
         if prediction is None:  # failures and series summaries classify nothing
             return
-        record_classification(prediction, file_sha256=getattr(item, "image_sha256", None) or None,
-                              model_info=self.model_info, action=self.action, log_path=self.log_path)
-        self.written += 1
+        self._pending.append(classification_event(
+            prediction, file_sha256=getattr(item, "image_sha256", None) or None,
+            model_info=self.model_info, action=self.action))
+        if len(self._pending) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        self.written += len(append_events(self._pending, self.log_path))
+        self._pending = []
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
-        pass
-
+        self.flush()
 
 if __name__ == "__main__":
     raise SystemExit(main())
