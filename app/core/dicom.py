@@ -141,6 +141,17 @@ def load_dicom(path: Path, ds: Dataset | None = None) -> list[Scan]:
     """One scan per frame of a DICOM file. Raises a ``ScanLoadError`` subclass."""
     path = Path(path)
     ds = read_dataset(path) if ds is None else ds
+    try:
+        return _scans_from_dataset(ds, path)
+    except ScanLoadError:
+        raise
+    except MemoryError as exc:
+        raise ImageTooLargeError(path=path) from exc
+    except Exception as exc:  # pydicom parses values lazily: a malformed element fails here
+        raise ScanLoadError("The DICOM file is damaged and cannot be read.", path) from exc
+
+
+def _scans_from_dataset(ds: Dataset, path: Path) -> list[Scan]:
     if not any(keyword in ds for keyword in PIXEL_KEYWORDS):
         if _expects_pixels(ds):  # an image whose file ends before (or inside) its pixel data
             raise TruncatedFileError(path=path)
