@@ -256,3 +256,11 @@ def test_file_without_preamble_or_file_meta(tmp_path):
 def test_real_non_image_objects_have_no_pixel_data(name):
     with pytest.raises(NoPixelDataError):
         load_scans(pydicom_file(name))
+
+
+def test_rewindowing_a_scan_keeps_monochrome1_inverted(tmp_path):
+    stored = np.tile(np.arange(0, 256, 16, dtype=np.uint16), (8, 1))
+    (m1,) = load_scans(write_small_dicom(tmp_path / "m1.dcm", stored, photometric="MONOCHROME1", window=(120, 240)))
+    narrow = m1.with_window(128, 64)
+    assert narrow.window == (128.0, 64.0) and narrow.display[0, 0] == 255 and narrow.display[0, -1] == 0
+    assert m1.window == (120.0, 240.0)  # the original is untouched

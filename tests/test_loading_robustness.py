@@ -27,6 +27,7 @@ def load_or_error(path) -> None:
         assert all(s.display.dtype == np.uint8 for s in scans)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(prefix=st.sampled_from(PREFIXES), body=st.binary(max_size=600))
 def test_random_bytes_behind_real_signatures(tmp_path, prefix, body):

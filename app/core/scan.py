@@ -124,6 +124,16 @@ class Scan:
         """(rows, columns) of the display image."""
         return int(self.display.shape[0]), int(self.display.shape[1])
 
+    def with_window(self, centre: float, width: float) -> Scan:
+        """The same grey scan displayed through another window (MONOCHROME1 stays inverted).
+        Colour scans have no window and are returned unchanged."""
+        from app.core.windowing import apply_window, invert
+
+        if self.pixels.ndim != 2:
+            return self
+        display = apply_window(self.pixels, centre, width)
+        return replace(self, display=invert(display) if self.inverted else display, window=(float(centre), float(width)))
+
     def anonymised(self) -> Scan:
         """The same scan with ``metadata.anonymised()`` (pixels are shared, not copied)."""
         return replace(self, metadata=self.metadata.anonymised(), series_uid=None)
