@@ -244,6 +244,31 @@ def _series_summary(scans: Sequence[Any], predictions: Sequence[Any], model: Mod
     return [outer]
 
 
+def _key_slice(scan: Any, prediction: Any, overlay_rgb: np.ndarray, model: ModelInfo,
+               ramp: np.ndarray) -> Table:
+    """Scan | overlay | result and probabilities, in one row (three key slices fit on ~1.5 pages)."""
+    image_w, gap = 54 * mm, 3 * mm
+    info_w = CONTENT_WIDTH - 2 * (image_w + gap)
+    labels = [model.display_name(c) for c in prediction.class_names]
+    highlight = prediction.predicted_index if getattr(prediction, "assessed", True) else None
+    info = [_result_panel(prediction, model, info_w), Spacer(1, 2 * mm),
+            probability_chart(labels, list(prediction.probabilities), highlight=highlight,
+                              width=info_w, bar_height=3.4 * mm)]
+    cam_class = model.display_name(prediction.predicted_class)
+    row = [[image_flowable(scan.display, image_w, max_height=image_w),
+            image_flowable(overlay_rgb, image_w, max_height=image_w), info],
+           [para("Scan", "caption_c"),
+            [para(f"Grad-CAM for “{cam_class}”", "caption_c"),
+             colour_bar(ramp, width=image_w * 0.9, caption_low="lower", caption_high="higher")], ""]]
+    table = Table(row, colWidths=[image_w + gap, image_w + gap, info_w])
+    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (0, 0), (1, -1), "CENTER"),
+                               ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (1, -1), gap),
+                               ("RIGHTPADDING", (2, 0), (2, -1), 0),
+                               ("TOPPADDING", (0, 0), (-1, -1), 1), ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+                               ("SPAN", (2, 0), (2, 1))]))
+    return table
+
+
 def write_series_report(path: str | Path, scans: Sequence[Any], predictions: Sequence[Any], *,
                         model_info: ModelInfo, anonymise: bool = False, key_slices: int = 3,
                         colormap: str = gradcam.DEFAULT_COLORMAP, opacity: float = 0.4) -> Path:
@@ -261,18 +286,14 @@ def write_series_report(path: str | Path, scans: Sequence[Any], predictions: Seq
         _heading("Patient and study"), patient_block(first, anonymise=anonymise),
         _heading("Series summary"), *_series_summary(scans, predictions, model_info, keys),
     ]
+    ramp = gradcam.colorize(np.linspace(0, 1, 64, dtype=np.float32)[None, :], colormap)[0]
     for rank, i in enumerate(keys, start=1):
         scan, prediction = scans[i], predictions[i]
         overlay_rgb = overlay_for(scan, prediction, colormap=colormap, opacity=opacity)
-        block = [
-            _heading(f"Key slice {rank}: slice {i + 1} of {len(scans)} "
-                     f"({_file_name(scan, anonymise)})"),
-            _result_row(prediction, model_info), Spacer(1, 2 * mm),
-            _image_pair(scan, overlay_rgb, "Grad-CAM for "
-                        f"“{model_info.display_name(prediction.predicted_class)}”", colormap=colormap,
-                        max_height=60 * mm),
-        ]
-        story += [CondPageBreak(112 * mm), KeepTogether(block)]
+        heading = _heading(f"Key slice {rank}: slice {i + 1} of {len(scans)} "
+                           f"({_file_name(scan, anonymise)})")
+        story += [CondPageBreak(75 * mm), KeepTogether([heading, _key_slice(scan, prediction, overlay_rgb,
+                                                                         model_info, ramp)])]
     story += [Spacer(1, 2 * mm), KeepTogether([
         gradcam_explanation(model_info), _heading("Model and run"), model_block(model_info, generated),
         Spacer(1, 3 * mm), disclaimer_block(model_info)])]
