@@ -7,7 +7,6 @@ import shutil
 import numpy as np
 import pydicom
 import pytest
-from PIL import Image
 
 from app.core import loading
 from app.core.errors import EmptyFolderError, NoPixelDataError, ScanLoadError
