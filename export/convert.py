@@ -3,6 +3,7 @@ logits, gradcam, embedding) and the model card in ``metadata_props``."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import onnx
@@ -64,8 +65,14 @@ def save(proto: onnx.ModelProto, card: ModelCard, out: str | Path) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     set_card(proto, card)
-    onnx.save(proto, str(out))
-    sidecar_path(out).write_text(card.to_json() + "\n", encoding="utf-8")
+    # Write-then-rename, so an app reading the model never sees half a file.
+    partial = out.with_name(out.name + ".partial")
+    onnx.save(proto, str(partial))
+    os.replace(partial, out)
+    side = sidecar_path(out)
+    partial_side = side.with_name(side.name + ".partial")
+    partial_side.write_text(card.to_json() + "\n", encoding="utf-8")
+    os.replace(partial_side, side)
     return out
 
 
