@@ -188,3 +188,14 @@ def test_batch_report_streams_without_scans(tmp_path, series, predictions):
         report.add(item)
     out = report.write(tmp_path / "stream.pdf")
     assert "Glioma" in pdf_text(out) or "Meningioma" in pdf_text(out)
+
+
+def test_report_modules_stay_light():
+    """The report and audit code runs headless and bundles small: no Qt, TensorFlow or matplotlib."""
+    import sys as _sys
+
+    code = ("import sys, app.core.report_pdf, app.core.report_dicom, app.core.audit; "
+            "print(sorted(m for m in ('PySide6', 'tensorflow', 'matplotlib', 'keras') if m in sys.modules))")
+    out = subprocess.run([_sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "[]"

@@ -248,8 +248,9 @@ class BatchReport:
         path = Path(path)
         generated = utc_now()
         n_ok = sum(1 for r in self.rows if r.status == "ok")
-        subtitle = (f"{len(self.rows)} scans, {n_ok} classified or assessed, "
-                    f"{len(self.rows) - n_ok} failed")
+        n_classified = sum(1 for r in self.rows if r.status == "ok" and r.assessed)
+        subtitle = (f"{len(self.rows)} scans: {n_classified} classified, {n_ok - n_classified} not "
+                    f"assessed, {len(self.rows) - n_ok} failed")
         if self.anonymise:
             subtitle += " · anonymised: patient identifiers and file names removed"
         story = [para(self.title, "title"), para(subtitle, "subtitle"), *self._summary(),

@@ -291,13 +291,17 @@ def patient_block(scan: Any, *, anonymise: bool) -> Table:
             ("Birth date", value("patient_birth_date", _date)), ("Sex", value("patient_sex"))]
     right = [("Study date", value("study_date", _date)), ("Study", value("study_description")),
              ("Series", value("series_description")), ("Modality", value("modality"))]
-    if not is_dicom:
-        note = "not available — plain image file, no DICOM header"
-        left = [(k, note if v == NOT_AVAILABLE else v) for k, v in left]
-    rows = [[para(lk, "label"), para(lv, "value"), para(rk, "label"), para(rv, "value")]
-            for (lk, lv), (rk, rv) in zip(left, right)]
     half = CONTENT_WIDTH / 2
-    table = Table(rows, colWidths=[22 * mm, half - 22 * mm, 22 * mm, half - 22 * mm])
+    if not is_dicom:
+        kind = Path(getattr(scan, "source", "")).suffix.lstrip(".").upper() or "plain"
+        rows = [[para("Patient", "label"),
+                 para(f"{NOT_AVAILABLE}: a {kind} image file carries no patient or study "
+                      "information (only DICOM files do)", "value")]]
+        table = Table(rows, colWidths=[22 * mm, CONTENT_WIDTH - 22 * mm])
+    else:
+        rows = [[para(lk, "label"), para(lv, "value"), para(rk, "label"), para(rv, "value")]
+                for (lk, lv), (rk, rv) in zip(left, right)]
+        table = Table(rows, colWidths=[22 * mm, half - 22 * mm, 22 * mm, half - 22 * mm])
     table.setStyle(TableStyle([
         ("BACKGROUND", (0, 0), (-1, -1), PANEL),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),

@@ -48,7 +48,7 @@ from app.core.report_layout import (
 from app.core.report_numbers import format_percent
 
 __all__ = ["ModelInfo", "write_scan_report", "write_series_report", "write_batch_report",
-           "BatchReport", "flag_text"]
+           "BatchReport", "flag_text", "ood_reason_text", "overlay_for", "key_slice_indices"]
 
 FLAG_TEXT = {
     "low_confidence": "Low confidence: the top probability is below the model's threshold of {thr}. "
@@ -56,6 +56,18 @@ FLAG_TEXT = {
     "out_of_distribution": "Out of distribution: the image does not look like the axial brain MRI "
                            "slices the model was trained on, so no class is reported.",
 }
+
+
+OOD_REASON_TEXT = {
+    "blank_image": "the image is (nearly) blank",
+    "colour_image": "the image is in colour, not a greyscale MRI",
+    "no_head_contour": "no head outline was found",
+    "embedding_outlier": "its image features are far from those of the training images",
+}
+
+
+def ood_reason_text(reason: str) -> str:
+    return OOD_REASON_TEXT.get(reason, reason.replace("_", " "))
 
 
 def flag_text(flag: str, model: ModelInfo) -> str:
@@ -111,7 +123,7 @@ def _result_panel(prediction: Any, model: ModelInfo, width: float) -> Table:
     for flag in flags:
         rows.append([para(flag_text(flag, model), "warn")])
     for reason in getattr(prediction, "ood_reasons", ()) or ():
-        rows.append([para(f"· {reason}", "small")])
+        rows.append([para(f"· {ood_reason_text(reason)}", "small")])
     if not flags:
         rows.append([para("No flags raised.", "small")])
     table = Table(rows, colWidths=[width])

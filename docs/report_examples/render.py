@@ -20,6 +20,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(REPO))
 
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
 from app.core import gradcam  # noqa: E402
 from app.core.batch import BatchItem, run_batch  # noqa: E402
 from app.core.inference import Classifier, default_model_path
@@ -61,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         mri_data.write_dicom_series(series_dir, range(40, 140, 5))
         shutil.copy(REPO / "resources" / "samples" / "mni_axial_z90.png", work / "batch")
         (work / "batch" / "notes.jpg").write_text("not an image")
+        gradient = np.tile(np.linspace(0, 255, 256).astype(np.uint8), (256, 1))
+        Image.fromarray(gradient).save(work / "batch" / "test_pattern.png")  # not a brain: not assessed
         good = next(series_dir.glob("*.dcm")).read_bytes()
         (work / "batch" / "copy_cut_short.dcm").write_bytes(good[: len(good) // 3])
 
@@ -71,12 +76,15 @@ def main(argv: list[str] | None = None) -> int:
         series = [i for i in items if isinstance(i, BatchItem) and i.ok and i.slice_index is not None]
         series.sort(key=lambda i: i.slice_index)
         key = series[len(series) // 2]  # a mid-brain slice for the single-scan example
+        odd = next(i for i in items if isinstance(i, BatchItem) and i.ok and not i.prediction.assessed)
         overlay = gradcam.overlay(key.scan.display, key.prediction.heatmap(), opacity=0.4)
         pdfs = [
             write_scan_report(work / "scan_report.pdf", key.scan, key.prediction, model_info=info,
                               overlay_rgb=overlay),
             write_scan_report(work / "scan_report_anonymised.pdf", key.scan, key.prediction,
                               model_info=info, overlay_rgb=overlay, anonymise=True),
+            write_scan_report(work / "scan_report_not_assessed.pdf", odd.scan, odd.prediction,
+                              model_info=info),
             write_series_report(work / "series_report.pdf", [i.scan for i in series],
                                 [i.prediction for i in series], model_info=info),
             write_batch_report(work / "batch_report.pdf", items, model_info=info),
