@@ -71,7 +71,7 @@ def test_series_slices_in_order_then_a_summary(classifier, mixed_folder):
 
 def test_batched_results_equal_single_image_results(classifier, mixed_folder):
     by_8 = {(i.path, i.slice_index): i.prediction.probabilities
-            for i in run_batch([mixed_folder], classifier, batch_size=8) if isinstance(i, BatchItem) and i.ok}
+            for i in run_batch([mixed_folder], classifier, batch_size=8, workers=2) if isinstance(i, BatchItem) and i.ok}
     by_1 = {(i.path, i.slice_index): i.prediction.probabilities
             for i in run_batch([mixed_folder], classifier, batch_size=1, workers=1) if isinstance(i, BatchItem) and i.ok}
     assert by_8.keys() == by_1.keys()
@@ -176,3 +176,12 @@ def test_json_document(classifier, mixed_folder, tmp_path):
 
 def test_csv_columns_follow_the_card():
     assert csv_columns(("a", "b"))[7:9] == ["prob_a", "prob_b"]
+
+
+def test_decode_workers_one_on_cpu_more_on_gpu(classifier):
+    from types import SimpleNamespace
+
+    from app.core.batch import decode_workers
+
+    assert decode_workers(classifier) == 1
+    assert decode_workers(SimpleNamespace(providers=["CUDAExecutionProvider", "CPUExecutionProvider"])) >= 1

