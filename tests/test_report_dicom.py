@@ -93,3 +93,16 @@ def test_encapsulated_pdf_refuses_a_non_pdf(tmp_path, series):
     other.write_text("hello")
     with pytest.raises(ValueError, match="not a PDF"):
         write_encapsulated_pdf(tmp_path / "r.dcm", other, series[0])
+
+
+def test_non_ascii_patient_name_survives_a_latin1_source(tmp_path, series, overlay):
+    source = pydicom.dcmread(series[0].source)
+    source.SpecificCharacterSet = "ISO_IR 100"  # Latin-1, as many scanners write
+    source.PatientName = "Müller^Jürgen"
+    path = tmp_path / "latin1.dcm"
+    source.save_as(path)
+    assert "Müller".encode("latin-1") in path.read_bytes()
+    scan = series[0].__class__(source=path, pixels=series[0].pixels, display=series[0].display,
+                               metadata=series[0].metadata)
+    ds = pydicom.dcmread(write_secondary_capture(tmp_path / "sc.dcm", overlay, scan))
+    assert ds.SpecificCharacterSet == "ISO_IR 192" and str(ds.PatientName) == "Müller^Jürgen"

@@ -199,3 +199,12 @@ def test_report_modules_stay_light():
     out = subprocess.run([_sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.stdout.strip() == "[]"
+
+
+def test_accented_patient_name_renders(tmp_path, series):
+    from dataclasses import replace
+
+    scan = replace(series[0], metadata=replace(series[0].metadata, patient_name="Müller^Jürgen"))
+    out = write_scan_report(tmp_path / "name.pdf", scan, fake_prediction([0.7, 0.1, 0.1, 0.1]),
+                            model_info=MODEL)
+    assert "Müller, Jürgen" in pdf_text(out)

@@ -177,7 +177,11 @@ def write_secondary_capture(path: str | Path, overlay_rgb: np.ndarray, source_sc
 def write_encapsulated_pdf(path: str | Path, pdf_path: str | Path, source_scan: Any, *,
                            anonymise: bool = False,
                            title: str = "BrainLens classification report") -> Path:
-    """Wraps the PDF at ``pdf_path`` as an Encapsulated PDF object in the scan's study."""
+    """Wraps the PDF at ``pdf_path`` as an Encapsulated PDF object in the scan's study.
+
+    ``anonymise`` de-identifies the DICOM header only: wrap a PDF written with ``anonymise=True``
+    too, or the document inside still names the patient.
+    """
     path = Path(path)
     document = Path(pdf_path).read_bytes()
     if not document.startswith(b"%PDF"):
