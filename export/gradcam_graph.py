@@ -227,7 +227,7 @@ def gradcam_from_gradients(a: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
 def serving_function(model: keras.Model, layer_name: str) -> Callable:
     """A tf.function image -> {probabilities, logits, gradcam, embedding} for export."""
     steps = head_steps(model, layer_name)
-    features = keras.Model(model.inputs, model.get_layer(layer_name).output)
+    features = keras.Model(model.inputs[0], model.get_layer(layer_name).output)
     height, width, channels = model.inputs[0].shape[1:]
 
     @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32, "image")])

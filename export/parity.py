@@ -70,7 +70,7 @@ def tape_gradcam(model, layer_name: str, images: np.ndarray) -> tuple[np.ndarray
     import tensorflow as tf
 
     dense = _final_dense(model, layer_name)
-    sub = keras.Model(model.inputs, [model.get_layer(layer_name).output, dense.input])
+    sub = keras.Model(model.inputs[0], [model.get_layer(layer_name).output, dense.input])
     x = tf.constant(images, tf.float32)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
