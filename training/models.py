@@ -112,15 +112,20 @@ def build_vgg16(
     return model
 
 
-def build_cnn(num_classes: int, img_size: int = 128, *, dropout: float = 0.3) -> keras.Model:
-    """A small CNN that trains in minutes on a CPU (the seeds' "custom CNN")."""
+def build_cnn(num_classes: int, img_size: int = 128, *, dropout: float = 0.3, pooling: str = "gap") -> keras.Model:
+    """A small CNN that trains in minutes on a CPU (the seeds' "custom CNN").
+
+    pooling: "gap" (global average pooling: small, position-blind) or "flatten" (keeps where in
+    the slice a feature is, as the seeds' custom CNNs did; training's default, since position is
+    part of what separates the classes, e.g. a pituitary mass sits in the sella).
+    """
     inputs = keras.Input((img_size, img_size, 3), name="image")
     x = inputs
     for i, filters in enumerate((32, 64, 128), start=1):
         x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{i}")(x)
         x = layers.MaxPooling2D(2, strides=2, name=f"pool{i}")(x)
     x = layers.Conv2D(128, 3, padding="same", activation="relu", name=CNN_GRADCAM_LAYER)(x)
-    outputs = _head(x, num_classes, (64,), False, dropout, pooling="gap")
+    outputs = _head(x, num_classes, (64,), False, dropout, pooling=pooling)
     return keras.Model(inputs, outputs, name="brainlens_cnn")
 
 
@@ -128,7 +133,7 @@ def build_model(arch: str, num_classes: int, img_size: int, **kwargs) -> keras.M
     if arch == "vgg16":
         return build_vgg16(num_classes, img_size, **kwargs)
     if arch == "cnn":
-        return build_cnn(num_classes, img_size, **{k: v for k, v in kwargs.items() if k == "dropout"})
+        return build_cnn(num_classes, img_size, **{k: v for k, v in kwargs.items() if k in ("dropout", "pooling")})
     raise ValueError(f"unknown architecture {arch!r}: use 'vgg16' or 'cnn'")
 
 

@@ -64,7 +64,7 @@ def phantom(label: str, *, size: int = 128, rng: np.random.Generator | None = No
     skull_in = 0.86  # inner skull at 0.86^2 of the head ellipse's normalised radius^2
     image = np.zeros((size, size), np.float32)
     brain = head < skull_in**2
-    image[(head < 1.0) & ~brain] = rng.uniform(0.80, 0.95)  # skull / scalp ring
+    image[(head < 1.0) & ~brain] = rng.uniform(0.68, 0.78)  # skull / scalp ring
     tissue = rng.uniform(0.38, 0.48) + 0.06 * _smooth_noise(rng, size, 10)
     image[brain] = tissue[brain]
     # Ventricles: two dark crescents either side of the midline.
@@ -89,15 +89,15 @@ def phantom(label: str, *, size: int = 128, rng: np.random.Generator | None = No
         image[oedema] = image[oedema] * 0.8 + 0.12
     elif label == "meningioma":
         angle = rng.uniform(0.0, 2 * np.pi)
-        r = rng.uniform(0.11, 0.16)
-        # Centre just inside the inner skull so the mass touches it.
-        reach = skull_in - r / min(rx, ry) * 0.7
+        r = rng.uniform(0.15, 0.2)
+        # Centre just inside the inner skull: a broad-based mass bulging into the brain.
+        reach = skull_in - 0.6 * r / min(rx, ry)
         ly, lx = at(np.sin(angle) * reach, np.cos(angle) * reach)
-        d = _ellipse(yy, xx, ly, lx, r, r * rng.uniform(0.9, 1.2), angle)
-        image[(d < 1.0) & brain] = rng.uniform(0.75, 0.9)
+        d = _ellipse(yy, xx, ly, lx, r * rng.uniform(0.8, 1.0), r * rng.uniform(1.1, 1.4), angle + np.pi / 2)
+        image[(d < 1.0) & brain] = rng.uniform(0.9, 1.0)
     elif label == "pituitary":
         ly, lx = at(rng.uniform(0.48, 0.6), rng.uniform(-0.04, 0.04))
-        r = rng.uniform(0.06, 0.09)
+        r = rng.uniform(0.08, 0.11)
         d = _ellipse(yy, xx, ly, lx, r * 0.8, r * rng.uniform(1.0, 1.4))
         image[d < 1.0] = rng.uniform(0.85, 1.0)
 
