@@ -28,6 +28,9 @@ FLAG_TEXT = {
 }
 
 
+PREDICTED = -1  # combo data of "Predicted class" (not None: PySide6 6.12.0 mis-counts None from QVariant)
+
+
 def flag_text(flag: str) -> str:
     return FLAG_TEXT.get(flag, flag.replace("_", " ").capitalize() + ".")
 
@@ -108,21 +111,23 @@ class ResultsPanel(QWidget):
         self.bars_box.setVisible(bool(self._class_names))
         self.class_combo.blockSignals(True)
         self.class_combo.clear()
-        self.class_combo.addItem("Predicted class", None)
+        self.class_combo.addItem("Predicted class", PREDICTED)
         for index, name in enumerate(self._class_names):
             self.class_combo.addItem(display_names.get(name, name), index)
         self.class_combo.blockSignals(False)
         self.class_combo.setEnabled(False)
 
     def selected_class(self) -> int | None:
-        return self.class_combo.currentData()
+        """The class whose map to show, None for the predicted class."""
+        data = self.class_combo.currentData()
+        return None if data is None or data == PREDICTED else int(data)
 
     def select_class(self, index: int | None) -> None:
-        position = self.class_combo.findData(index) if index is not None else 0
+        position = self.class_combo.findData(PREDICTED if index is None else index)
         self.class_combo.setCurrentIndex(max(position, 0))
 
     def _combo_changed(self, _position: int) -> None:
-        self.class_selected.emit(self.class_combo.currentData())
+        self.class_selected.emit(self.selected_class())
 
     # --- states ----------------------------------------------------------------------------------
     def show_message(self, title: str, detail: str = "") -> None:

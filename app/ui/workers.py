@@ -110,6 +110,7 @@ class GeneratorWorker(QRunnable):
             log.debug("worker %s failed", self.name, exc_info=True)
             signals.errored.emit(exc)
         finally:
+            self._func, self._args, self._kwargs = None, (), {}  # drop references to the work's inputs
             self._done.set()
             signals.finished.emit()
 
@@ -154,4 +155,6 @@ def await_workers(timeout_s: float = 10.0, *, quit: bool = True) -> bool:
             log.warning("worker %s did not stop within %.1f s", worker.name, timeout_s)
             return False
     QThreadPool.globalInstance().waitForDone(int(max(0.0, deadline - time.monotonic()) * 1000))
+    with _alive_lock:  # forget finished workers here, on the GUI thread, even if no event loop runs again
+        _alive.difference_update([w for w in _alive if w.is_done])
     return True
