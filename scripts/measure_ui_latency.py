@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--batch", type=int, default=0,
+                        help="also batch a folder of this many PNGs and report the longest GUI stall")
     args = parser.parse_args(argv)
 
     from PIL import Image
@@ -95,8 +97,47 @@ def main(argv: list[str] | None = None) -> int:
               f"median {median(series_all):.2f} s")
         print(f"model alone, one image: median {median(model_times):.3f} s")
         print(f"load average now {os.getloadavg()[0]:.1f}")
+        if args.batch:
+            measure_batch(app, window, folder, args.batch, wait)
         window.close()
     return 0
+
+
+def measure_batch(app, window, folder: Path, count: int, wait) -> None:
+    """Batches ``count`` PNGs while a 10 ms timer measures how long the GUI thread is ever blocked."""
+    from PIL import Image
+    from PySide6.QtCore import QElapsedTimer, QTimer
+
+    from tests import mri_data
+
+    batch = folder / "batch"
+    batch.mkdir()
+    for i in range(count):
+        z = 40 + (i * 7) % 100
+        Image.fromarray(mri_data.to_uint8(mri_data.axial_slice(z))).save(batch / f"scan{i:04d}.png")
+    clock, gaps = QElapsedTimer(), []
+    clock.start()
+    last = [clock.elapsed()]
+
+    def tick() -> None:
+        now = clock.elapsed()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(10)
+    start = time.perf_counter()
+    finished: list[bool] = []
+    window.batch_finished.connect(lambda: finished.append(True))
+    window.open_paths([batch])
+    wait(lambda: bool(finished), timeout_s=3600)
+    timer.stop()
+    elapsed = time.perf_counter() - start
+    gaps.sort()
+    print(f"batch of {count}: {window.batch.model.rowCount()} rows in {elapsed:.1f} s "
+          f"({count / elapsed:.1f} scans/s); GUI timer gap median {gaps[len(gaps) // 2]} ms, "
+          f"99th percentile {gaps[int(len(gaps) * 0.99)]} ms, max {gaps[-1]} ms")
 
 
 if __name__ == "__main__":

@@ -261,3 +261,14 @@ def test_missing_model_still_shows_scans(qtbot, settings_store, dialogs, mni_png
     assert win.viewer.scan_pane.has_image()
     assert not win.viewer.overlay_pane.has_image()
     assert np.asarray(win.scans[0].display).dtype == np.uint8
+
+
+def test_user_threshold_decides_the_low_confidence_warning():
+    from types import SimpleNamespace
+
+    from app.ui.results_panel import shown_flags
+
+    unsure = SimpleNamespace(confidence=0.55, flags=("low_confidence", "out_of_distribution"))
+    assert shown_flags(unsure, None) == ("low_confidence", "out_of_distribution")  # the card's verdict
+    assert shown_flags(unsure, 0.5) == ("out_of_distribution",)
+    assert shown_flags(SimpleNamespace(confidence=0.7, flags=()), 0.8) == ("low_confidence",)

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.results_panel import shown_flags
+
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ("File", "Position", "Class", "Confidence", "P(tumour)", "Flags")
 
@@ -42,8 +44,9 @@ class BatchRow:
     is_summary: bool = False
 
 
-def row_from_item(item: Any, display_names: dict[str, str] | None = None) -> BatchRow:
-    """A ``BatchItem`` (app.core.batch) as a table row."""
+def row_from_item(item: Any, display_names: dict[str, str] | None = None,
+                  threshold: float | None = None) -> BatchRow:
+    """A ``BatchItem`` (app.core.batch) as a table row (``threshold``: the user's low-confidence one)."""
     names = display_names or {}
     prediction = getattr(item, "prediction", None)
     frame = getattr(item, "frame", None)
@@ -59,7 +62,7 @@ def row_from_item(item: Any, display_names: dict[str, str] | None = None) -> Bat
         class_name = names.get(prediction.predicted_class, prediction.predicted_class)
         if not assessed:
             class_name = f"Not assessed ({class_name})"
-        flags = ", ".join(f.replace("_", " ") for f in getattr(prediction, "flags", ()))
+        flags = ", ".join(f.replace("_", " ") for f in shown_flags(prediction, threshold))
         return BatchRow(Path(item.path), getattr(item, "label", Path(item.path).name), ", ".join(position),
                         frame, slice_index, True, class_name, float(prediction.confidence),
                         getattr(prediction, "p_tumour", None), flags, "")
@@ -177,9 +180,12 @@ class BatchPanel(QWidget):
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(22)
         header = self.table.horizontalHeader()
+        # Fixed widths, not ResizeToContents: that re-measures every row on every insert (slow for
+        # thousands of rows arriving live).
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in range(1, len(COLUMNS)):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        for column, width in zip(range(1, len(COLUMNS)), (110, 150, 100, 100, 260)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(column, width)
         self.table.clicked.connect(self._clicked)
         self.table.activated.connect(self._clicked)
 

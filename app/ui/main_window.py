@@ -42,7 +42,7 @@ NOTICE = "Research use only — not for diagnosis"
 FILE_FILTER = "Scans (*.dcm *.dicom *.ima *.jpg *.jpeg *.png *.tif *.tiff *.bmp);;All files (*)"
 SLICE_KEYS = {
     Qt.Key.Key_Left: -1, Qt.Key.Key_Up: -1, Qt.Key.Key_Right: 1, Qt.Key.Key_Down: 1,
-    Qt.Key.Key_PageUp: -5, Qt.Key.Key_PageDown: 5,
+    Qt.Key.Key_PageUp: -5, Qt.Key.Key_PageDown: 5, Qt.Key.Key_Home: -100_000, Qt.Key.Key_End: 100_000,
 }
 
 
@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         self._slice_queue: jobs.SliceQueue | None = None
         self._batch_worker: GeneratorWorker | None = None
         self._model_worker: GeneratorWorker | None = None
+        self._inspect_worker: GeneratorWorker | None = None
         self._batch_cancelled = False
         self._opened_at: float | None = None
         self.timings: dict[str, float] = {}
@@ -259,14 +260,19 @@ class MainWindow(QMainWindow):
         self._opened_at = time.perf_counter()
         self.timings = {}
         self._remember(paths[0])
+        self._inspect_worker = None
         if len(paths) == 1 and paths[0].is_file():
             self._load_into_viewer(paths[0])
             return
         self.statusBar().showMessage("Looking for scans…")
-        start_worker(jobs.inspect_paths, paths, on_yield=lambda sources: self._sources_found(paths, sources),
-                     on_error=lambda e: self._show_error("Nothing could be opened", e), name="inspect")
+        worker = GeneratorWorker(jobs.inspect_paths, paths, name="inspect")
+        worker.signals.yielded.connect(lambda sources, w=worker: self._sources_found(w, paths, sources))
+        worker.signals.errored.connect(lambda e: self._show_error("Nothing could be opened", e))
+        self._inspect_worker = worker.start()
 
-    def _sources_found(self, paths: list[Path], sources: list[Any]) -> None:
+    def _sources_found(self, worker: GeneratorWorker, paths: list[Path], sources: list[Any]) -> None:
+        if worker is not self._inspect_worker:
+            return  # the user opened something else meanwhile
         if not sources:
             self._show_error("Nothing to open", BrainLensError(
                 "No images or DICOM files were found there. BrainLens opens DICOM, JPG, PNG and TIFF."))
@@ -279,14 +285,15 @@ class MainWindow(QMainWindow):
         self._stop_viewer_workers()
         self.statusBar().showMessage("Loading…")
         self.results.show_message("Loading…")
-        self._load_worker = start_worker(
-            jobs.load_target, target,
-            on_yield=lambda result: self._scans_loaded(result, frame, slice_index),
-            on_error=lambda e: self._show_error("The scan could not be opened", e),
-            name="load",
-        )
+        worker = GeneratorWorker(jobs.load_target, target, name="load")
+        worker.signals.yielded.connect(lambda result, w=worker: self._scans_loaded(w, result, frame, slice_index))
+        worker.signals.errored.connect(lambda e: self._show_error("The scan could not be opened", e))
+        self._load_worker = worker.start()
 
-    def _scans_loaded(self, result: tuple[list[Any], list[Any]], frame: int | None, slice_index: int | None) -> None:
+    def _scans_loaded(self, worker: GeneratorWorker, result: tuple[list[Any], list[Any]], frame: int | None,
+                      slice_index: int | None) -> None:
+        if worker is not self._load_worker:
+            return  # superseded by a later open
         scans, failures = result
         if self._opened_at is not None:
             self.timings["loaded_s"] = time.perf_counter() - self._opened_at
@@ -431,7 +438,8 @@ class MainWindow(QMainWindow):
         elif self.classifier is not None:
             self.results.show_message("Classifying…")
         self.page.slice_bar.label.setText(f"Slice {self.index + 1} / {len(self.scans)}")
-        self.metadata.show_scan(scan)
+        if self.metadata.shown_scan() is not scan:
+            self.metadata.show_scan(scan)
 
     def reset_view(self) -> None:
         self.window = None
@@ -498,7 +506,8 @@ class MainWindow(QMainWindow):
             return
         names = self.classifier.card.display_names if self.classifier is not None else {}
         summary = getattr(value, "kind", "scan") == "series"
-        self.batch.model.add(row_from_summary(value, names) if summary else row_from_item(value, names), value)
+        self.batch.model.add(row_from_summary(value, names) if summary
+                             else row_from_item(value, names, self.settings.low_confidence_threshold), value)
         if self.batch.model.rowCount() == 1 and "first_result_s" not in self.timings and self._opened_at:
             self.timings["first_result_s"] = time.perf_counter() - self._opened_at
 

@@ -58,7 +58,7 @@ class MetadataPanel(QWidget):
         file_item.setToolTip(1, str(scan.source))
         self.tree.addTopLevelItem(file_item)
         self.tree.addTopLevelItem(QTreeWidgetItem(["Size", f"{shape[1]} × {shape[0]} px"]))
-        if metadata.is_empty and not self.hide_identifiers.isChecked():
+        if scan.metadata.is_empty:
             self.tree.addTopLevelItem(QTreeWidgetItem(["", "No DICOM metadata (plain image)"]))
             return
         for section, fields in SECTIONS:
@@ -72,6 +72,9 @@ class MetadataPanel(QWidget):
                 item = QTreeWidgetItem([f"  {label}", value])
                 item.setToolTip(1, value)
                 self.tree.addTopLevelItem(item)
+
+    def shown_scan(self) -> Any | None:
+        return self._scan
 
     def _toggled(self, checked: bool) -> None:
         self.show_scan(self._scan)

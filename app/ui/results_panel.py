@@ -35,6 +35,16 @@ def flag_text(flag: str) -> str:
     return FLAG_TEXT.get(flag, flag.replace("_", " ").capitalize() + ".")
 
 
+def shown_flags(prediction: Any, threshold: float | None) -> tuple[str, ...]:
+    """The prediction's flags, with "low_confidence" decided by the user's threshold when one is set
+    (None keeps the model card's, which the core already applied)."""
+    flags = tuple(getattr(prediction, "flags", ()))
+    if threshold is None:
+        return flags
+    others = tuple(f for f in flags if f != "low_confidence")
+    return (("low_confidence",) if prediction.confidence < threshold else ()) + others
+
+
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{100.0 * float(value):.1f} %"
 
@@ -150,9 +160,7 @@ class ResultsPanel(QWidget):
         self.subtitle.setVisible(True)
         p_tumour = getattr(prediction, "p_tumour", None)
         self.p_tumour.setText("" if p_tumour is None else f"P(tumour) {percent(p_tumour)}")
-        flags = list(getattr(prediction, "flags", ()))
-        if threshold is not None and prediction.confidence < threshold and "low_confidence" not in flags:
-            flags.append("low_confidence")
+        flags = shown_flags(prediction, threshold)
         self.warnings.setText("\n".join(f"⚠ {flag_text(f)}" for f in flags))
         self.warnings.setVisible(bool(flags))
         for index, bar in enumerate(self._bars):
