@@ -81,14 +81,14 @@ def main(argv: list[str] | None = None) -> int:
         jpg_times, series_times, series_all, model_times = [], [], [], []
         for _ in range(args.repeat):
             jpg_times.append(drop(window, jpg))
-            wait(lambda: len(window.predictions) == len(window.scans))
-            display = window.scans[0].display
+            wait(lambda: len(window.view.predictions) == len(window.view.scans))
+            display = window.view.scans[0].display
             start = time.perf_counter()
             classifier.predict([display])
             model_times.append(time.perf_counter() - start)
             started = time.perf_counter()
             series_times.append(drop(window, series))
-            wait(lambda: len(window.scans) == 20 and len(window.predictions) == 20)
+            wait(lambda: len(window.view.scans) == 20 and len(window.view.predictions) == 20)
             series_all.append(time.perf_counter() - started)
         median = statistics.median
         print(f"JPG    drop → class shown: median {median(jpg_times):.3f} s  (runs: "

@@ -105,21 +105,21 @@ def main(argv: list[str] | None = None) -> int:
         save(window, "01-empty")
 
         window.open_paths([jpg])
-        wait_until(app, lambda: 0 in window.predictions)
+        wait_until(app, lambda: 0 in window.view.predictions)
         print(f"JPG: first result shown {window.timings['first_result_s']:.3f} s after opening "
               f"(loaded in {window.timings['loaded_s']:.3f} s)")
 
         window.open_paths([series])
-        wait_until(app, lambda: len(window.scans) == 20 and window.index in window.predictions)
+        wait_until(app, lambda: len(window.view.scans) == 20 and window.view.index in window.view.predictions)
         print(f"series (20 slices): first result shown {window.timings['first_result_s']:.3f} s after "
               f"opening (loaded in {window.timings['loaded_s']:.3f} s)")
-        wait_until(app, lambda: len(window.predictions) == 20)
+        wait_until(app, lambda: len(window.view.predictions) == 20)
         print(f"series: all 20 slices classified {time.perf_counter() - window._opened_at:.3f} s after opening")
-        window.jump_to_summary()
+        window.view.jump_to_summary()
         wait_until(app, lambda: True)
         save(window, "02-series")
 
-        prediction = window.predictions[window.index]
+        prediction = window.view.predictions[window.view.index]
         other = max((i for i in range(len(prediction.class_names)) if i != prediction.predicted_index),
                     key=lambda i: float(prediction.probabilities[i]))
         window.results.select_class(other)
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         save(window, "03-class-map")
         window.results.select_class(None)
         window.results.heatmap.colormap.setCurrentText(window.settings.colormap)
-        window.reset_view()
+        window.view.reset_view()
 
         window.open_paths([batch])
         wait_until(app, lambda: window.batch.model.rowCount() > 0 and window._batch_worker is None, 120)

@@ -21,7 +21,7 @@ TIMEOUT = 20000
 
 
 def wait_classified(qtbot, win, count: int | None = None) -> None:
-    qtbot.waitUntil(lambda: bool(win.scans) and len(win.predictions) == (count or len(win.scans)), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: bool(win.view.scans) and len(win.view.predictions) == (count or len(win.view.scans)), timeout=TIMEOUT)
 
 
 def drop(win, paths: list[Path]) -> None:
@@ -47,7 +47,7 @@ def test_open_jpg_shows_scan_heatmap_and_class(qtbot, window, mni_jpg):
         window.open_paths([mni_jpg])
     scan_pane, overlay_pane = window.viewer.panes()
     assert scan_pane.has_image() and overlay_pane.has_image()
-    prediction = window.predictions[0]
+    prediction = window.view.predictions[0]
     assert window.results.title.text().startswith(prediction.predicted_class) or "Not assessed" in window.results.title.text()
     assert f"{100 * prediction.confidence:.1f}" in window.results.subtitle.text()
     bars = window.results._bars
@@ -60,37 +60,37 @@ def test_open_jpg_shows_scan_heatmap_and_class(qtbot, window, mni_jpg):
 def test_drop_series_folder_classifies_every_slice_and_jumps(qtbot, window, mni_series_dir):
     drop(window, [mni_series_dir])
     wait_classified(qtbot, window)
-    assert len(window.scans) == 20
+    assert len(window.view.scans) == 20
     assert window.page.slice_bar.isVisible()
-    assert window.index == 10  # starts in the middle of the series
-    best = max(window.predictions, key=lambda i: window.predictions[i].p_tumour)
+    assert window.view.index == 10  # starts in the middle of the series
+    best = max(window.view.predictions, key=lambda i: window.view.predictions[i].p_tumour)
     assert f"slice {best + 1}" in window.page.slice_bar.summary.text()
     window.page.slice_bar.jump.click()
-    assert window.index == best
+    assert window.view.index == best
     assert window.page.slice_bar.label.text() == f"Slice {best + 1} / 20"
 
 
 def test_arrow_keys_and_slider_change_slice(qtbot, window, mni_series_dir):
     window.open_paths([mni_series_dir])
-    qtbot.waitUntil(lambda: len(window.scans) == 20, timeout=TIMEOUT)
-    start = window.index
+    qtbot.waitUntil(lambda: len(window.view.scans) == 20, timeout=TIMEOUT)
+    start = window.view.index
     qtbot.keyClick(window, Qt.Key.Key_Right)
-    assert window.index == start + 1
+    assert window.view.index == start + 1
     qtbot.keyClick(window, Qt.Key.Key_Up)
     qtbot.keyClick(window, Qt.Key.Key_Up)
-    assert window.index == start - 1
+    assert window.view.index == start - 1
     window.page.slice_bar.slider.setValue(0)
-    assert window.index == 0
+    assert window.view.index == 0
     qtbot.keyClick(window, Qt.Key.Key_Left)
-    assert window.index == 0  # clamped
-    assert window.metadata.value_of("File").startswith(window.scans[0].source.name)
+    assert window.view.index == 0  # clamped
+    assert window.metadata.value_of("File").startswith(window.view.scans[0].source.name)
     wait_classified(qtbot, window)
 
 
 def test_class_selector_shows_that_class_map(qtbot, window, mni_png):
     with qtbot.waitSignal(window.prediction_shown, timeout=TIMEOUT):
         window.open_paths([mni_png])
-    prediction = window.predictions[0]
+    prediction = window.view.predictions[0]
     other = (prediction.predicted_index + 1) % len(prediction.class_names)
     overlays = {}
     for choice in (None, other):
@@ -104,22 +104,22 @@ def test_class_selector_shows_that_class_map(qtbot, window, mni_png):
 
 def test_window_level_drag_rewindows_and_reset_restores(qtbot, window, mni_series_dir):
     window.open_paths([mni_series_dir])
-    qtbot.waitUntil(lambda: len(window.scans) == 20, timeout=TIMEOUT)
-    scan = window.current_scan()
+    qtbot.waitUntil(lambda: len(window.view.scans) == 20, timeout=TIMEOUT)
+    scan = window.view.current_scan()
     original = scan.window
     pane = window.viewer.scan_pane
     centre = pane.viewport().rect().center()
     qtbot.mousePress(pane.viewport(), Qt.MouseButton.RightButton, pos=centre)
     qtbot.mouseMove(pane.viewport(), centre + QPoint(-60, 40))
     qtbot.mouseRelease(pane.viewport(), Qt.MouseButton.RightButton, pos=centre + QPoint(-60, 40))
-    assert window.window is not None and window.window != original
-    assert window.window[1] < original[1]  # dragging left narrows the window
+    assert window.view.window is not None and window.view.window != original
+    assert window.view.window[1] < original[1]  # dragging left narrows the window
     assert "W " in pane._corners["bottom_left"]
     window.page.presets.setCurrentIndex(1)
     window.page.preset_chosen.emit(1)
-    assert window.window is not None
-    window.reset_view()
-    assert window.window is None
+    assert window.view.window is not None
+    window.view.reset_view()
+    assert window.view.window is None
     wait_classified(qtbot, window)
 
 
@@ -131,7 +131,7 @@ def test_wheel_zoom_keeps_panes_in_sync(qtbot, window, mni_png):
     left.zoom_by(2.0)
     assert left.zoom == pytest.approx(before * 2.0)
     assert right.zoom == pytest.approx(left.zoom)
-    window.reset_view()
+    window.view.reset_view()
     assert left.zoom == pytest.approx(before, rel=0.05)
 
 
@@ -238,7 +238,7 @@ def test_about_model_shows_the_card(window):
 
 def test_metadata_panel_hides_identifiers(qtbot, window, mni_series_dir):
     window.open_paths([mni_series_dir])
-    qtbot.waitUntil(lambda: len(window.scans) == 20, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: len(window.view.scans) == 20, timeout=TIMEOUT)
     assert window.metadata.value_of("Name") == "Doe^Jane"
     window.metadata.hide_identifiers.setChecked(True)
     assert window.metadata.value_of("Name") == "—"
@@ -260,7 +260,7 @@ def test_missing_model_still_shows_scans(qtbot, settings_store, dialogs, mni_png
         win.open_paths([mni_png])
     assert win.viewer.scan_pane.has_image()
     assert not win.viewer.overlay_pane.has_image()
-    assert np.asarray(win.scans[0].display).dtype == np.uint8
+    assert np.asarray(win.view.scans[0].display).dtype == np.uint8
 
 
 def test_user_threshold_decides_the_low_confidence_warning():

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -24,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import gradcam, windowing
+from app.core import gradcam
 from app.core.errors import BrainLensError
 from app.core.model_card import DISCLAIMER
 from app.core.progress import CancelToken, Progress
@@ -32,8 +31,9 @@ from app.ui import jobs
 from app.ui.about import AboutModelDialog
 from app.ui.batch_panel import BatchPanel, row_from_item, row_from_summary
 from app.ui.metadata_panel import MetadataPanel
-from app.ui.results_panel import ResultsPanel, percent
+from app.ui.results_panel import ResultsPanel
 from app.ui.settings import SettingsDialog, UiSettings, load_settings, save_settings
+from app.ui.scan_display import ScanDisplay
 from app.ui.viewer_page import ViewerPage
 from app.ui.workers import GeneratorWorker, await_workers, start_worker
 
@@ -74,12 +74,6 @@ class MainWindow(QMainWindow):
         self.settings: UiSettings = load_settings(self.store)
         self.model_path = model_path
         self.classifier: Any = None
-        self.scans: list[Any] = []
-        self.predictions: dict[int, Any] = {}
-        self.index = 0
-        self.window: tuple[float, float] | None = None  # user's window; None = the file's (what the model saw)
-        self._drag_start: tuple[float, float] | None = None
-        self._heatmaps: dict[tuple[int, int | None], np.ndarray] = {}
         self._load_worker: GeneratorWorker | None = None
         self._classify_worker: GeneratorWorker | None = None
         self._slice_queue: jobs.SliceQueue | None = None
@@ -111,26 +105,18 @@ class MainWindow(QMainWindow):
         self.page = ViewerPage()
         self.viewer = self.page.viewer
         self.setCentralWidget(self.page)
-        self.page.slice_bar.slice_changed.connect(self.show_slice)
-        self.page.slice_bar.jump_requested.connect(self.jump_to_summary)
-        self.page.preset_chosen.connect(self._preset_chosen)
-        self.page.reset_button.clicked.connect(self.reset_view)
-        self.viewer.window_drag_started.connect(self._window_drag_started)
-        self.viewer.window_dragged.connect(self._window_dragged)
-
         self.results = ResultsPanel()
-        self.results.class_selected.connect(lambda _index: self._render())
-        self.results.heatmap.overlay_toggled.connect(self.viewer.set_overlay_visible)
-        self.results.heatmap.opacity_changed.connect(lambda _v: self._render())
-        self.results.heatmap.colormap_changed.connect(lambda _v: self._render())
+        self.metadata = MetadataPanel()
+        self.metadata.setMinimumWidth(300)
+        self.view = ScanDisplay(self.page, self.results, self.metadata,
+                                lambda: (self.classifier, self.settings.low_confidence_threshold), self)
+        self.view.slice_shown.connect(self._slice_shown)
         scroll = QScrollArea()
         scroll.setWidget(self.results)
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(300)
         self.results_dock = self._dock("Result", "resultsDock", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
 
-        self.metadata = MetadataPanel()
-        self.metadata.setMinimumWidth(300)
         self.metadata.hide_identifiers_changed.connect(self._identifiers_toggled)
         self.metadata_dock = self._dock("Scan information", "metadataDock", self.metadata,
                                         Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -180,7 +166,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
 
         view = bar.addMenu("&View")
-        self._action(view, "Reset view", self.reset_view, "Ctrl+0")
+        self._action(view, "Reset view", lambda: self.view.reset_view(), "Ctrl+0")
         self._action(view, "Zoom in", lambda: self.viewer.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn)
         self._action(view, "Zoom out", lambda: self.viewer.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
         view.addSeparator()
@@ -215,15 +201,15 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(note, 8000)
         self.results.set_classes(card.class_names, card.display_names)
         self.model_ready.emit()
-        if self.scans and len(self.predictions) < len(self.scans):
+        if self.view.scans and len(self.view.predictions) < len(self.view.scans):
             self._start_classification()
         else:
-            self._render()
+            self.view.render()
 
     def _model_failed(self, error: BaseException) -> None:
         self._set_model_label("No model loaded")
         self._show_error("The model could not be loaded", error)
-        if not self.scans:
+        if not self.view.scans:
             self.page.show_hint(f"No model loaded: {user_message(error)}\nScans can still be viewed.")
 
     def _set_model_label(self, text: str) -> None:
@@ -297,26 +283,17 @@ class MainWindow(QMainWindow):
         scans, failures = result
         if self._opened_at is not None:
             self.timings["loaded_s"] = time.perf_counter() - self._opened_at
-        self.scans, self.predictions, self._heatmaps, self.window = list(scans), {}, {}, None
-        start = len(self.scans) // 2 if len(self.scans) > 2 else 0
-        for i, scan in enumerate(self.scans):
+        start = len(scans) // 2 if len(scans) > 2 else 0
+        for i, scan in enumerate(scans):
             if (frame is not None and scan.frame == frame) or (slice_index is not None and scan.slice_index == slice_index):
                 start = i
-        self.index = start
-        first = self.scans[0]
-        self.setWindowTitle(f"BrainLens — {first.source.name if len(self.scans) == 1 else first.source.parent.name}")
-        self.page.show_viewer()
-        self.page.slice_bar.set_count(len(self.scans), start)
-        self.page.slice_bar.summary.setText("")
-        self.page.slice_bar.jump.setEnabled(False)
-        self._fill_presets()
-        message = f"Opened {len(self.scans)} scan(s)" if len(self.scans) > 1 else f"Opened {first.label}"
+        first = scans[0]
+        self.setWindowTitle(f"BrainLens — {first.source.name if len(scans) == 1 else first.source.parent.name}")
+        self.view.set_scans(scans, start)
+        message = f"Opened {len(scans)} scans" if len(scans) > 1 else f"Opened {first.label}"
         if failures:
             message += f"; {len(failures)} file(s) skipped: {failures[0].reason}"
         self.statusBar().showMessage(message, 10000)
-        self.viewer.reset_view()
-        self._render()
-        self.viewer.reset_view()
         self.scan_shown.emit()
         if self.classifier is not None:
             self._start_classification()
@@ -339,13 +316,13 @@ class MainWindow(QMainWindow):
     def _start_classification(self) -> None:
         if self._classify_worker is not None:
             self._classify_worker.quit()
-        pending = [i for i in range(len(self.scans)) if i not in self.predictions]
-        if not pending:
+        view = self.view
+        if all(i in view.predictions for i in range(len(view.scans))):
             return
-        queue = jobs.SliceQueue(len(self.scans), self.index)
+        queue = jobs.SliceQueue(len(view.scans), view.index)
         self._slice_queue = queue
         self.results.show_message("Classifying…")
-        scans, classifier = list(self.scans), self.classifier
+        scans, classifier = list(view.scans), self.classifier
         worker = GeneratorWorker(jobs.classify_scans, classifier, scans, queue, name="classify")
         worker.signals.yielded.connect(lambda pair, w=worker: self._prediction_ready(w, pair))
         worker.signals.errored.connect(lambda e: self._show_error("The scan could not be classified", e))
@@ -355,131 +332,15 @@ class MainWindow(QMainWindow):
         if worker is not self._classify_worker:
             return  # a result for scans no longer shown
         index, prediction = pair
-        self.predictions[index] = prediction
-        if index == self.index:
-            self._render()
+        if self.view.add_prediction(index, prediction):
             if "first_result_s" not in self.timings and self._opened_at is not None:
                 self.timings["first_result_s"] = time.perf_counter() - self._opened_at
                 self.statusBar().showMessage(f"First result in {self.timings['first_result_s']:.2f} s", 8000)
             self.prediction_shown.emit()
-        self._update_summary()
 
-    def _update_summary(self) -> None:
-        bar = self.page.slice_bar
-        if len(self.scans) < 2:
-            return
-        done = len(self.predictions)
-        best = jobs.tumour_summary(self.predictions)
-        progress = "" if done == len(self.scans) else f"classified {done}/{len(self.scans)} · "
-        if best is None:
-            bar.summary.setText(progress.rstrip(" ·"))
-            return
-        index, p_tumour = best
-        bar.summary.setText(f"{progress}highest P(tumour): slice {index + 1} ({percent(p_tumour)})")
-        bar.jump.setEnabled(True)
-        bar.jump.setProperty("target", index)
-
-    def jump_to_summary(self) -> None:
-        best = jobs.tumour_summary(self.predictions)
-        if best is not None:
-            self.page.slice_bar.slider.setValue(best[0])
-
-    # --- display ---------------------------------------------------------------------------------
-    def show_slice(self, index: int) -> None:
-        if not self.scans:
-            return
-        index = min(max(int(index), 0), len(self.scans) - 1)
-        if index != self.page.slice_bar.slider.value():
-            self.page.slice_bar.slider.setValue(index)  # comes back here through slice_changed
-            return
-        self.index = index
+    def _slice_shown(self, index: int) -> None:
         if self._slice_queue is not None:
-            self._slice_queue.prefer(index)
-        self._render()
-
-    def current_scan(self) -> Any | None:
-        return self.scans[self.index] if self.scans else None
-
-    def _base_image(self, scan: Any) -> np.ndarray:
-        if self.window is not None and scan.pixels.ndim == 2:
-            return windowing.apply_window(scan.pixels, *self.window)
-        return scan.display
-
-    def _heatmap(self, index: int, class_index: int | None) -> np.ndarray:
-        key = (index, class_index)
-        if key not in self._heatmaps:
-            self._heatmaps[key] = self.predictions[index].heatmap(class_index)
-        return self._heatmaps[key]
-
-    def _render(self) -> None:
-        scan = self.current_scan()
-        if scan is None:
-            return
-        base = self._base_image(scan)
-        prediction = self.predictions.get(self.index)
-        class_index = self.results.selected_class()
-        overlay = None
-        if prediction is not None:
-            heatmap = self._heatmap(self.index, class_index)
-            heat = heatmap if heatmap.shape == base.shape[:2] else gradcam.upsample_cam(heatmap, base.shape[:2])
-            overlay = gradcam.overlay(base, heat, self.results.heatmap.opacity.value() / 100.0,
-                                      self.results.heatmap.colormap.currentText() or gradcam.DEFAULT_COLORMAP)
-        self.viewer.set_images(base, overlay)
-        scan_pane, overlay_pane = self.viewer.panes()
-        scan_pane.set_corner_text("top_left", scan.label)
-        window = self.window or scan.window
-        scan_pane.set_corner_text("bottom_left", "" if window is None else f"W {window[1]:.0f}  L {window[0]:.0f}")
-        if prediction is not None and self.classifier is not None:
-            card = self.classifier.card
-            shown = prediction.predicted_index if class_index is None else class_index
-            which = "predicted" if shown == prediction.predicted_index else percent(prediction.probabilities[shown])
-            overlay_pane.set_corner_text("top_left", f"Grad-CAM: {card.display_name(card.class_names[shown])} ({which})")
-            self.results.show_prediction(prediction, card.display_names, self.settings.low_confidence_threshold)
-        elif self.classifier is not None:
-            self.results.show_message("Classifying…")
-        self.page.slice_bar.label.setText(f"Slice {self.index + 1} / {len(self.scans)}")
-        if self.metadata.shown_scan() is not scan:
-            self.metadata.show_scan(scan)
-
-    def reset_view(self) -> None:
-        self.window = None
-        self.page.presets.setCurrentIndex(0)
-        self._render()
-        self.viewer.reset_view()
-
-    # --- window / level --------------------------------------------------------------------------
-    def _fill_presets(self) -> None:
-        scan = self.current_scan()
-        grey = scan is not None and scan.pixels.ndim == 2
-        presets = self._presets()
-        self.page.set_presets(["File window (as classified)"] + [p.name for p in presets], grey)
-
-    def _presets(self) -> tuple[Any, ...]:
-        scan = self.current_scan()
-        modality = getattr(getattr(scan, "metadata", None), "modality", None)
-        return windowing.CT_PRESETS + windowing.MR_PRESETS if modality == "CT" else windowing.MR_PRESETS
-
-    def _preset_chosen(self, position: int) -> None:
-        scan = self.current_scan()
-        if scan is None or scan.pixels.ndim != 2:
-            return
-        self.window = None if position <= 0 else self._presets()[position - 1].window_for(scan.pixels)
-        self._render()
-
-    def _current_window(self, scan: Any) -> tuple[float, float]:
-        return self.window or scan.window or windowing.full_range_window(scan.pixels)
-
-    def _window_drag_started(self) -> None:
-        scan = self.current_scan()
-        self._drag_start = self._current_window(scan) if scan is not None and scan.pixels.ndim == 2 else None
-
-    def _window_dragged(self, dx: float, dy: float) -> None:
-        if self._drag_start is None:
-            return
-        centre, width = self._drag_start
-        step = max(width, 1.0) / 256.0  # a drag across ~256 px changes the window by its own width
-        self.window = (centre - dy * step, max(1.0, width + dx * step))
-        self._render()
+            self._slice_queue.prefer(index)  # classify around the slice the user is looking at
 
     # --- batch -----------------------------------------------------------------------------------
     def start_batch(self, paths: list[Path]) -> None:
@@ -569,7 +430,7 @@ class MainWindow(QMainWindow):
         save_settings(self.store, new)
         self.results.heatmap.set_colormaps(list(gradcam.COLORMAPS), new.colormap)
         self.results.heatmap.set_opacity(new.opacity)
-        self._render()
+        self.view.render()
         if device_changed:
             self.reload_model()
 
@@ -591,7 +452,7 @@ class MainWindow(QMainWindow):
             log.error("%s", title, exc_info=(type(error), error, error.__traceback__))
         message = user_message(error)
         self.statusBar().showMessage(f"{title}: {message}", 15000)
-        if not self.scans:
+        if not self.view.scans:
             self.page.show_hint(message)
         else:
             self.results.show_message(title, message)
@@ -610,8 +471,8 @@ class MainWindow(QMainWindow):
     # --- events ----------------------------------------------------------------------------------
     def keyPressEvent(self, event) -> None:  # noqa: N802
         step = SLICE_KEYS.get(Qt.Key(event.key()))
-        if step is not None and len(self.scans) > 1:
-            self.show_slice(self.index + step)
+        if step is not None and len(self.view.scans) > 1:
+            self.view.show_slice(self.view.index + step)
             event.accept()
             return
         super().keyPressEvent(event)
