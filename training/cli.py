@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _summary(m: dict) -> str:
+    if not m.get("n"):
+        return "no images to evaluate (no validation or test split)"
     lines = [f"evaluated on {m.get('evaluated_on', 'test')} (n={m['n']}): accuracy {m['accuracy']:.4f}, "
              f"macro AUC {m['macro_auc'] if m['macro_auc'] is None else round(m['macro_auc'], 4)}, "
              f"ECE {m['ece']:.4f} -> {m['ece_after_temperature']:.4f} at T={m['temperature']:.3f}"]

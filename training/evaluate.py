@@ -18,6 +18,7 @@ from training import metrics
 from training.data import DataError, Samples, find_layout, list_files, load_samples
 from training.leakage import DEFAULT_NEAR_THRESHOLD, audit
 
+TEMPERATURE_BOUNDS = (0.05, 20.0)
 CARD_KEYS = ("accuracy", "per_class", "macro_f1", "auc", "macro_auc", "ece", "ece_after_temperature",
              "temperature", "confidence", "confusion_matrix", "n")
 
@@ -91,6 +92,19 @@ def report_split(
     return report
 
 
+def fitted_temperature(logits: np.ndarray, labels: np.ndarray) -> tuple[float, str | None]:
+    """(temperature, None), or (1.0, why not) when validation cannot determine one: with no
+    wrong answer the NLL keeps falling as T -> 0, and the "fit" would be the search bound."""
+    if len(labels) == 0:
+        return 1.0, "no validation images: temperature not fitted"
+    if np.all(logits.argmax(axis=1) == labels):
+        return 1.0, "validation has no errors, so the NLL has no minimum: temperature left at 1"
+    t = metrics.fit_temperature(logits, labels, TEMPERATURE_BOUNDS)
+    if not TEMPERATURE_BOUNDS[0] * 1.01 < t < TEMPERATURE_BOUNDS[1] / 1.01:
+        return t, f"the fitted temperature is at its search bound {TEMPERATURE_BOUNDS}: too little validation data?"
+    return t, None
+
+
 def evaluate_training_run(
     model, splits: dict[str, Samples], class_names: Sequence[str], run_dir: Path, batch_size: int = 32
 ) -> dict[str, Any]:
@@ -101,16 +115,18 @@ def evaluate_training_run(
     """
     logits = {name: predict_logits(model, splits[name].images, batch_size)
               for name in ("validation", "test") if name in splits}
-    val_logits = logits["validation"]
-    temperature = metrics.fit_temperature(val_logits, splits["validation"].labels) if len(val_logits) else 1.0
+    val_logits, val_labels = logits["validation"], splits["validation"].labels
+    temperature, note = fitted_temperature(val_logits, val_labels)
     reports = {name: report_split(splits[name], lg, class_names, temperature, run_dir, name)
                for name, lg in logits.items()}
     headline = "test" if len(splits.get("test", [])) else "validation"
     out: dict[str, Any] = {
         "class_names": list(class_names),
         "evaluated_on": headline,
-        "temperature_fitted_on": "validation" if len(val_logits) else None,
+        "temperature_fitted_on": "validation" if len(val_labels) else None,
     }
+    if note is not None:
+        out["temperature_note"] = note
     out.update({k: reports[headline][k] for k in CARD_KEYS})
     out.update(reports)
     return out

@@ -201,6 +201,7 @@ def fit(model, splits: dict[str, Samples], config: TrainConfig, checkpoint: Path
     try:
         model.fit(
             train_ds, validation_data=val_ds, epochs=config.epochs, verbose=0, callbacks=all_callbacks,
+            shuffle=False,  # the tf.data pipeline shuffles (seeded)
             class_weight=class_weights(train.labels, model.output_shape[-1]),
         )
     except KeyboardInterrupt:
