@@ -272,3 +272,41 @@ def test_user_threshold_decides_the_low_confidence_warning():
     assert shown_flags(unsure, None) == ("low_confidence", "out_of_distribution")  # the card's verdict
     assert shown_flags(unsure, 0.5) == ("out_of_distribution",)
     assert shown_flags(SimpleNamespace(confidence=0.7, flags=()), 0.8) == ("low_confidence",)
+
+
+def test_panning_one_pane_pans_the_other(qtbot, window, mni_png):
+    with qtbot.waitSignal(window.prediction_shown, timeout=TIMEOUT):
+        window.open_paths([mni_png])
+    left, right = window.viewer.panes()
+    left.zoom_by(4.0)
+    bar = left.horizontalScrollBar()
+    bar.setValue(bar.minimum())
+    assert right.scene_centre().x() == pytest.approx(left.scene_centre().x(), abs=1.0)
+    bar.setValue(bar.maximum())
+    assert right.scene_centre().x() == pytest.approx(left.scene_centre().x(), abs=1.0)
+
+
+def test_changing_device_reloads_the_model(qtbot, window):
+    dialog = window.open_settings()
+    dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
+    with qtbot.waitSignal(window.model_ready, timeout=TIMEOUT):
+        dialog.accept()
+    assert window.settings.device == "cpu"
+    assert window.classifier is not None
+
+
+def test_default_model_end_to_end(qtbot, settings_store, dialogs, default_model_path, mni_jpg):
+    """The real model: drop a JPG, the class and the heatmap appear."""
+    from app.ui.main_window import MainWindow
+
+    win = MainWindow(settings_store=settings_store, model_path=default_model_path)
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: win.classifier is not None, timeout=60000)
+    with qtbot.waitSignal(win.prediction_shown, timeout=60000):
+        drop(win, [mni_jpg])
+    card = win.classifier.card
+    prediction = win.view.predictions[0]
+    assert win.results.title.text().endswith(card.display_name(prediction.predicted_class)) or \
+        card.display_name(prediction.predicted_class) in win.results.title.text()
+    assert win.viewer.overlay_pane.has_image()
+    assert not dialogs

@@ -56,9 +56,9 @@ def card_html(card: Any, *, model_sha256: str = "", device: str = "", path: str 
         "<style>th{text-align:left;padding-right:14px;vertical-align:top;color:#9aa4ae;font-weight:normal}"
         "td{padding-bottom:4px}</style>"
         f"<h2>{html.escape(card.name)}</h2>"
+        f"<p style='color:#e0b34a'><b>{html.escape(card.disclaimer)}</b></p>"
         f"<p>{html.escape(card.intended_use)}</p>"
         f"<table>{rows}</table>"
-        f"<p style='color:#e0b34a'><b>{html.escape(card.disclaimer)}</b></p>"
     )
 
 
