@@ -27,6 +27,7 @@ QLabel#warnings {{ color: {WARNING}; background: #3a3020; border: 1px solid #5c4
 QLabel#hint, QLabel#sliceLabel {{ color: {MUTED}; }}
 QLabel#dropHint {{ color: {MUTED}; font-size: 13pt; }}
 QLabel#dropTitle {{ color: {TEXT}; font-size: 18pt; font-weight: 600; }}
+QWidget#dropPage[dragActive="true"] {{ background: #1f2a33; border: 2px dashed {ACCENT}; }}
 QLabel#notice {{ color: {MUTED}; padding: 0 8px; }}
 QLabel#modelLabel {{ color: {TEXT}; padding: 0 8px; }}
 QProgressBar {{ border: 1px solid #343a42; border-radius: 3px; background: {BASE}; text-align: center;

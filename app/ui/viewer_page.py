@@ -26,6 +26,8 @@ ICON = Path(__file__).resolve().parents[2] / "resources" / "icons" / "brainlens-
 class DropHint(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setObjectName("dropPage")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         icon = QLabel()
         if ICON.exists():
             icon.setPixmap(QPixmap(str(ICON)).scaled(96, 96, Qt.AspectRatioMode.KeepAspectRatio,
@@ -60,6 +62,12 @@ class DropHint(QWidget):
     def show_message(self, text: str) -> None:
         self.message.setText(text)
         self.message.setVisible(bool(text))
+
+    def set_drag_active(self, active: bool) -> None:
+        """Highlights the page while files are dragged over the window."""
+        self.setProperty("dragActive", active)
+        self.style().unpolish(self)
+        self.style().polish(self)
 
 
 class SliceBar(QWidget):
