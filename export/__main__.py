@@ -72,12 +72,33 @@ def cmd_export(argv: list[str]) -> int:
     return 0
 
 
+def _known_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(errors in what the user asked for -> exit 2, failures of the export itself -> exit 1)."""
+    from app.core.model_card import ModelCardError
+    from export.default_model import DownloadError
+    from export.errors import UnsupportedHeadError
+    from export.parity import ParityError
+    from export.run_dir import RunFolderError
+    from training.onnx_weights import OnnxImportError
+
+    usage = (RunFolderError, UnsupportedHeadError, OnnxImportError, ModelCardError, FileNotFoundError)
+    return usage, (ParityError, DownloadError)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"default": cmd_default, "check": cmd_check}
-    if argv and argv[0] in commands:
-        return commands[argv[0]](argv[1:])
-    return cmd_export(argv)
+    usage, failures = _known_errors()
+    try:
+        if argv and argv[0] in commands:
+            return commands[argv[0]](argv[1:])
+        return cmd_export(argv)
+    except usage as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except failures as exc:
+        print(f"export failed: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

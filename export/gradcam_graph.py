@@ -30,9 +30,9 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from export.errors import UnsupportedHeadError
 
-class UnsupportedHeadError(ValueError):
-    """The layers after the Grad-CAM layer include one whose backward pass is not written here."""
+__all__ = ["UnsupportedHeadError", "head_steps", "head_forward_backward", "serving_function"]
 
 
 @dataclass(frozen=True)
