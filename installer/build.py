@@ -90,6 +90,8 @@ def largest_parts(bundle: Path, count: int = 12) -> list[tuple[str, int]]:
     base = internal if internal.is_dir() else bundle
     sizes = []
     for item in base.iterdir():
+        if item.is_symlink():  # PyInstaller's top-level links to libraries counted in their folders
+            continue
         size = tree_bytes(item) if item.is_dir() else item.stat().st_size
         sizes.append((item.name, size))
     return sorted(sizes, key=lambda pair: -pair[1])[:count]
