@@ -172,3 +172,13 @@ def test_within_split_duplicates_are_counted():
         [f"{i}.png" for i in range(len(images))], [data.display_sha256(i) for i in images], hashes,
     )
     assert leakage.within_duplicates(samples, leakage.DEFAULT_NEAR_THRESHOLD) == 1
+
+
+def test_crop_option_reaches_the_loader(tmp_path, mni_png):
+    """--crop trains on the app's brain crop: the brain fills more of the model input."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    shutil.copy(mni_png, tmp_path / "a")
+    plain = data.load_samples(tmp_path, ("a", "b"), 64).images[0]
+    cropped = data.load_samples(tmp_path, ("a", "b"), 64, crop=True).images[0]
+    assert (cropped[..., 0] < 10).mean() < (plain[..., 0] < 10).mean() - 0.05

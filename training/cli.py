@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--val-split", type=float, default=0.2)
     t.add_argument("--seed", type=int, default=42)
     t.add_argument("--crop", action="store_true", help="crop each scan to the brain before resizing")
+    t.add_argument("--crop-margin", type=int, default=0, help="pixels kept around the brain with --crop")
     t.add_argument("--patience", type=int, default=5, help="early-stopping patience (epochs)")
     t.add_argument("--learning-rate", type=float, default=None, help="Adam; default 1e-4 vgg16, 1e-3 cnn")
     t.add_argument("--no-augment", action="store_true", help="train without random augmentation")
@@ -83,8 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = TrainConfig(
             data_dir=args.data_dir, out=args.out, arch=args.arch, weights=args.weights, img_size=args.img_size,
             epochs=args.epochs, batch_size=args.batch_size, fine_tune_layers=args.fine_tune_layers,
-            pooling=args.pooling,             val_split=args.val_split, seed=args.seed, crop=args.crop, patience=args.patience,
-            learning_rate=args.learning_rate, augment=not args.no_augment,
+            pooling=args.pooling, val_split=args.val_split, seed=args.seed, crop=args.crop,
+            crop_margin=args.crop_margin, patience=args.patience, learning_rate=args.learning_rate,
+            augment=not args.no_augment,
             near_threshold=DEFAULT_NEAR_THRESHOLD if args.near_threshold is None else args.near_threshold,
             progress=not args.quiet,
         )

@@ -117,34 +117,10 @@ def list_files(root: Path, class_names: Sequence[str]) -> list[tuple[Path, int]]
     return files
 
 
-def _load_scans(path: Path, crop: bool) -> list:
-    try:
-        from app.core.loading import load_scans
-    except ImportError:  # TEMPORARY until app.core.loading is committed (loader engineer)
-        return _interim_load(path)
-    return load_scans(path, crop=crop)
+def _load_scans(path: Path, crop: bool, crop_margin: int) -> list:
+    from app.core.loading import load_scans
 
-
-def _interim_load(path: Path) -> list:
-    from types import SimpleNamespace
-
-    from app.core.errors import NotAnImageError
-
-    if path.suffix.lower() == ".dcm":
-        import pydicom
-
-        ds = pydicom.dcmread(path)
-        pixels = ds.pixel_array.astype(np.float32)
-        lo, hi = float(pixels.min()), float(pixels.max())
-        display = np.round((pixels - lo) / max(hi - lo, 1e-6) * 255).astype(np.uint8)
-    else:
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            display = np.asarray(Image.open(path).convert("L"))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise NotAnImageError(path=path) from exc
-    return [SimpleNamespace(display=display, frame=None)]
+    return load_scans(path, crop=crop, crop_margin=crop_margin)
 
 
 def display_sha256(display: np.ndarray) -> str:
@@ -175,6 +151,7 @@ def load_samples(
     img_size: int,
     *,
     crop: bool = False,
+    crop_margin: int = 0,
     relative_to: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Samples:
@@ -188,7 +165,7 @@ def load_samples(
     for done, (path, label) in enumerate(files, start=1):
         rel = path.relative_to(base).as_posix()
         try:
-            scans = _load_scans(path, crop)
+            scans = _load_scans(path, crop, crop_margin)
         except BrainLensError as exc:
             failures.append((rel, str(exc)))
             scans = []

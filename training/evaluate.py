@@ -158,6 +158,7 @@ def evaluate_run(
         raise DataError(f"{root} has classes the model does not know: {sorted(unknown)} (it knows {list(class_names)})")
     bar = tqdm(total=len(list_files(root, class_names)), desc="loading test scans", unit="img", disable=not progress)
     test = load_samples(root, class_names, int(config["img_size"]), crop=bool(config["crop"]),
+                        crop_margin=int(config.get("crop_margin", 0)),
                         relative_to=test_dir, progress=lambda done, total: bar.update(1))
     bar.close()
     failures = test.failures

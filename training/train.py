@@ -39,6 +39,7 @@ class TrainConfig:
     val_split: float = 0.2
     seed: int = 42
     crop: bool = False
+    crop_margin: int = 0
     patience: int = 5
     learning_rate: float | None = None
     augment: bool = True
@@ -123,7 +124,8 @@ def load_data(config: TrainConfig) -> tuple[Any, dict[str, Samples]]:
 
         bar = _progress_bar(len(list_files(root, layout.class_names)), desc, config.progress)
         samples = load_samples(
-            root, layout.class_names, config.img_size, crop=config.crop, relative_to=config.data_dir,
+            root, layout.class_names, config.img_size, crop=config.crop, crop_margin=config.crop_margin,
+            relative_to=config.data_dir,
             progress=lambda done, total: bar.update(1),
         )
         bar.close()
@@ -249,6 +251,7 @@ def run_training(config: TrainConfig, callbacks: Sequence[Any] = ()) -> RunResul
         "img_size": config.img_size,
         "class_names": list(layout.class_names),
         "crop": config.crop,
+        "crop_margin": config.crop_margin,
         "input": {"value_range": [0.0, 1.0], "color": "rgb", "resize": "bicubic",
                   "preprocessing": "app.core.preprocess.to_model_input"},
         "gradcam_layer": "block5_conv3" if config.arch == "vgg16" else "last_conv",
