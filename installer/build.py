@@ -52,8 +52,8 @@ def mib(size: int) -> str:
     return f"{size / 2**20:.0f} MiB"
 
 
-def run_pyinstaller(dist: Path, work: Path, *, trim: bool = True, exclude_gpl: bool = False) -> Path:
-    env = dict(os.environ, BRAINLENS_NO_TRIM="0" if trim else "1", BRAINLENS_EXCLUDE_GPL="1" if exclude_gpl else "0")
+def run_pyinstaller(dist: Path, work: Path, *, trim: bool = True) -> Path:
+    env = dict(os.environ, BRAINLENS_NO_TRIM="0" if trim else "1")
     command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
                "--distpath", str(dist), "--workpath", str(work), str(SPEC)]
     subprocess.run(command, check=True, cwd=REPO, env=env)
@@ -116,13 +116,12 @@ def build(args: argparse.Namespace) -> dict:
     dist, work = Path(args.dist).resolve(), Path(args.work).resolve()
     version = project_version()
     timings: dict[str, float] = {}
-    summary: dict = {"version": version, "platform": sys.platform, "trimmed": not args.no_trim,
-                     "gpl_excluded": args.exclude_gpl}
+    summary: dict = {"version": version, "platform": sys.platform, "trimmed": not args.no_trim}
 
     started = time.monotonic()
     bundle = dist / "brainlens"
     if not args.skip_pyinstaller:
-        bundle = run_pyinstaller(dist, work, trim=not args.no_trim, exclude_gpl=args.exclude_gpl)
+        bundle = run_pyinstaller(dist, work, trim=not args.no_trim)
         _step("pyinstaller", timings, started)
     elif not bundle.is_dir():
         raise BuildError(f"--skip-pyinstaller given but there is no bundle at {bundle}")
@@ -172,8 +171,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-pyinstaller", action="store_true", help="reuse dist/brainlens from an earlier run")
     p.add_argument("--no-deb", action="store_true", help="stop after the bundle")
     p.add_argument("--no-trim", action="store_true", help="keep all the hooks collect (to measure trimming)")
-    p.add_argument("--exclude-gpl", action="store_true",
-                   help="leave out pylibjpeg-libjpeg (GPL-3.0): no JPEG Lossless DICOM decoding")
     p.add_argument("--compression", default="zstd", choices=("zstd", "gzip", "xz", "none"),
                    help="dpkg-deb compression (zstd: fast; read by dpkg in Debian 12+ and Ubuntu 21.10+)")
     return p

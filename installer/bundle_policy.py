@@ -30,17 +30,15 @@ EXCLUDED_MODULES = (
     "training", "export", "tests", "benchmarks", "installer",
 )
 
-# GPL components that ``--exclude-gpl`` leaves out (pylibjpeg-libjpeg decodes JPEG Lossless DICOM).
-GPL_MODULES = ("libjpeg",)
-
 # Files dropped from the collected binaries/data (matched against the destination path, "/"-separated).
 DROPPED_FILES = tuple(
     re.compile(pattern)
     for pattern in (
-        r"(^|/)libQt6(Qml|Quick|Labs|Lottie|Designer|Help|Sql|Test|Pdf|VirtualKeyboard|WebEngine|3D|Multimedia"
+        r"(^|/)(lib)?Qt6(Qml|Quick|Labs|Lottie|Designer|Help|Sql|Test|Pdf|VirtualKeyboard|WebEngine|3D|Multimedia"
         r"|Charts|DataVisualization|EglF[sS]|WaylandCompositor|WaylandEglCompositor|WlShellIntegration"
         r"|ShaderTools|SpatialAudio|Positioning|Location|Sensors|Bluetooth|Nfc|SerialPort|RemoteObjects"
-        r"|Scxml|StateMachine|TextToSpeech|Graphs|HttpServer|Protobuf|Grpc|UiTools)[^/]*$",
+        r"|Scxml|StateMachine|TextToSpeech|Graphs|HttpServer|Protobuf|Grpc|UiTools)[^/]*$",  # Linux .so, Windows .dll
+        r"PySide6/Qt/lib/Qt(Qml|Quick|Labs|Designer|Pdf|VirtualKeyboard|WebEngine|3D|Multimedia)\w*\.framework/",  # macOS
         r"PySide6/Qt/plugins/(qmltooling|designer|sqldrivers|egldeviceintegrations"
         r"|wayland-graphics-integration-server|networkinformation|tls|vectorimageformats)/",
         r"PySide6/Qt/plugins/platforms/libq(eglfs|minimalegl|linuxfb|vnc|vkkhrdisplay)\.so$",

@@ -27,7 +27,7 @@ MAINTAINER = "BrainLens maintainers <brainlens@users.noreply.github.com>"
 DESKTOP_ENTRY = """\
 [Desktop Entry]
 Type=Application
-Version=1.5
+Version=1.4
 Name=BrainLens
 GenericName=Brain MRI classifier
 Comment=Classify brain MRI slices and show Grad-CAM heatmaps (research use only)
