@@ -183,7 +183,7 @@ class BatchPanel(QWidget):
         # Fixed widths, not ResizeToContents: that re-measures every row on every insert (slow for
         # thousands of rows arriving live).
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column, width in zip(range(1, len(COLUMNS)), (110, 150, 100, 100, 260)):
+        for column, width in zip(range(1, len(COLUMNS)), (110, 230, 100, 100, 260)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, width)
         self.table.clicked.connect(self._clicked)

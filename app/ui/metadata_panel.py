@@ -59,7 +59,9 @@ class MetadataPanel(QWidget):
         self.tree.addTopLevelItem(file_item)
         self.tree.addTopLevelItem(QTreeWidgetItem(["Size", f"{shape[1]} × {shape[0]} px"]))
         if scan.metadata.is_empty:
-            self.tree.addTopLevelItem(QTreeWidgetItem(["", "No DICOM metadata (plain image)"]))
+            note = QTreeWidgetItem(["No DICOM metadata (plain image)"])
+            self.tree.addTopLevelItem(note)
+            note.setFirstColumnSpanned(True)
             return
         for section, fields in SECTIONS:
             header = QTreeWidgetItem([section, ""])
