@@ -208,6 +208,8 @@ def fit(model, splits: dict[str, Samples], config: TrainConfig, checkpoint: Path
         )
     except KeyboardInterrupt:
         interrupted = True
+        if log.bar is not None:
+            log.bar.close()
     return log.history, interrupted
 
 
@@ -244,7 +246,7 @@ def run_training(config: TrainConfig, callbacks: Sequence[Any] = ()) -> RunResul
         "layout": layout.kind,
         "counts": {name: s.counts(layout.class_names) for name, s in splits.items()},
         "counts_before_leakage_removal": {name: s.counts(layout.class_names) for name, s in raw_splits.items()},
-        "unreadable_files": [{"path": p, "reason": r} for p, r in raw_splits["train"].failures],
+        "unreadable_files": [{"path": p, "reason": r} for s in raw_splits.values() for p, r in s.failures],
     }
     run_config = {
         "arch": config.arch,
