@@ -247,3 +247,12 @@ def test_cosine_reference_as_export_writes_it():
     assert embedding_distance(np.zeros(3), ref) == 1.0
     assert embedding_distance(np.ones(4), ref) is None  # another model's size
     assert embedding_distance(np.ones(3), {**ref, "metric": "mystery"}) is None
+
+
+def test_tensorrt_gets_an_engine_cache_other_providers_plain(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    out = providers.with_options(["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
+    name, options = out[0]
+    assert name == "TensorrtExecutionProvider" and options["trt_engine_cache_enable"] == "True"
+    assert options["trt_engine_cache_path"].startswith(str(tmp_path))
+    assert out[1:] == ["CUDAExecutionProvider", "CPUExecutionProvider"]

@@ -29,7 +29,7 @@ from app.core.model_card import (
     ModelCardError,
 )
 from app.core.preprocess import to_model_input
-from app.core.providers import CPU, choose_providers, device_words, physical_cores
+from app.core.providers import CPU, cache_dir, choose_providers, device_words, physical_cores, with_options
 
 DEFAULT_MODEL_NAME = "brainlens-vgg16.onnx"
 LOW_CONFIDENCE = "low_confidence"
@@ -243,7 +243,9 @@ def _create_session(data: bytes, providers: list[str], threads: int, path: Path)
     options.intra_op_num_threads = max(1, int(threads))
     options.log_severity_level = 3
     try:
-        return ort.InferenceSession(data, options, providers=providers)
+        if "TensorrtExecutionProvider" in providers:
+            (cache_dir() / "tensorrt").mkdir(parents=True, exist_ok=True)
+        return ort.InferenceSession(data, options, providers=with_options(providers))
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
         if providers != [CPU]:
             try:  # a GPU that failed at session creation (e.g. out of memory): run on the CPU

@@ -122,6 +122,30 @@ def choose_providers(device: str = "auto", available: list[str] | None = None) -
     return ProviderChoice([CPU], note)
 
 
+def cache_dir() -> Path:
+    """Per-user cache folder (TensorRT engines are built once per model and kept here)."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+        return base / "BrainLens" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "BrainLens"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "brainlens"
+
+
+def with_options(providers: list[str]) -> list[str | tuple[str, dict[str, str]]]:
+    """Providers as InferenceSession takes them, with options where the defaults are poor:
+    TensorRT caches its engines (building them takes minutes) instead of rebuilding every start."""
+    out: list[str | tuple[str, dict[str, str]]] = []
+    for name in providers:
+        if name == "TensorrtExecutionProvider":
+            engines = cache_dir() / "tensorrt"
+            out.append((name, {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(engines),
+                               "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(engines)}))
+        else:
+            out.append(name)
+    return out
+
+
 def physical_cores() -> int:
     """Physical cores this process may use (hyper-threads share a core's FMA units)."""
     try:
