@@ -10,7 +10,7 @@ SYSTEM_PACKAGES := poppler-utils xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbc
 	libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 	libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0
 
-.PHONY: run test venv model system-packages installer benchmark clean
+.PHONY: run test venv model system-packages installer benchmark screenshots clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ installer: venv model
 
 benchmark: venv model
 	$(PY) -m benchmarks.throughput
+
+screenshots: venv model
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info $(MODEL)
