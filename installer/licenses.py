@@ -127,6 +127,10 @@ def package_component(dist: metadata.Distribution) -> Component:
             texts.append((_relative_name(dist, path), text))
     if not texts:
         texts = _common_licence_texts(licence)
+    if not texts:  # e.g. PySide6 on Windows/macOS build machines, which have no common-licenses folder
+        ids = [part.strip("() ") for part in re.split(r"\s+OR\s+|\s+AND\s+", licence)]
+        urls = ", ".join(f"https://spdx.org/licenses/{spdx}.html" for spdx in ids if " " not in spdx)
+        texts = [("NOTE", f"This distribution ships no licence file. Its licence is {licence}; full text: {urls or 'see its source'}.")]
     name = dist.metadata["Name"]
     return Component(name, dist.version, licence, f"https://pypi.org/project/{name}/", texts)
 
