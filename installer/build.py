@@ -113,6 +113,10 @@ def _step(name: str, timings: dict[str, float], started: float) -> None:
 def build(args: argparse.Namespace) -> dict:
     if not MODEL.exists():
         raise BuildError(f"the default model is missing ({MODEL}): run `make model` first")
+    if sys.platform.startswith("linux") and not args.no_deb:
+        missing_tools = [tool for tool in ("objdump", "ldconfig", "dpkg", "dpkg-deb") if not shutil.which(tool)]
+        if missing_tools:
+            raise BuildError(f"missing build tools {missing_tools}: install binutils and dpkg (apt-get install binutils dpkg)")
     dist, work = Path(args.dist).resolve(), Path(args.work).resolve()
     version = project_version()
     timings: dict[str, float] = {}
