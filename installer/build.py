@@ -114,7 +114,8 @@ def build(args: argparse.Namespace) -> dict:
     if not MODEL.exists():
         raise BuildError(f"the default model is missing ({MODEL}): run `make model` first")
     if sys.platform.startswith("linux") and not args.no_deb:
-        missing_tools = [tool for tool in ("objdump", "ldconfig", "dpkg", "dpkg-deb") if not shutil.which(tool)]
+        missing_tools = [tool for tool in ("objdump", "dpkg", "dpkg-deb") if not shutil.which(tool)]
+        missing_tools += [] if elf.ldconfig() else ["ldconfig"]
         if missing_tools:
             raise BuildError(f"missing build tools {missing_tools}: install binutils and dpkg (apt-get install binutils dpkg)")
     dist, work = Path(args.dist).resolve(), Path(args.work).resolve()

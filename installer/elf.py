@@ -75,10 +75,20 @@ def glibc_version(path: Path) -> tuple[int, int]:
     return max(versions, default=(2, 17))
 
 
+def ldconfig() -> str | None:
+    """ldconfig lives in /sbin, which is not on a normal user's PATH on Debian."""
+    import shutil
+
+    found = shutil.which("ldconfig")
+    if found:
+        return found
+    return next((str(p) for p in (Path("/sbin/ldconfig"), Path("/usr/sbin/ldconfig")) if p.exists()), None)
+
+
 @lru_cache(maxsize=1)
 def system_sonames() -> dict[str, Path]:
     """soname -> path from the dynamic linker's cache (x86-64 entries only)."""
-    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=False).stdout
+    out = subprocess.run([ldconfig() or "ldconfig", "-p"], capture_output=True, text=True, check=False).stdout
     found: dict[str, Path] = {}
     for line in out.splitlines()[1:]:
         match = re.match(r"\s*(\S+)\s+\(([^)]*)\)\s+=>\s+(\S+)", line)
