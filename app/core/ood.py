@@ -5,6 +5,9 @@ Only signals that can be measured and tested are used:
 - ``blank_image``: almost no structure (near-constant, or almost nothing above the background);
 - ``colour_image``: clearly coloured pixels (MRI is grey; a photo or a screenshot is not);
 - ``no_head_contour``: the seeds' crop step finds no head-sized bright region;
+- ``asymmetric_outline``: the head's outline has no left-right mirror axis (within 30 degrees of
+  vertical): an axial slice does, a sagittal slice does not (see docs/reliability.md for the
+  figures and for what this signal cannot do: coronal slices are symmetric too);
 - ``embedding_outlier``: the model's embedding is far from the reference images', when the card
   carries ``ood_reference`` (a mean embedding, a metric and a distance threshold).
 
@@ -17,15 +20,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
-from app.core.crop import brain_bbox
+from app.core.crop import THRESHOLD, brain_bbox
 
 BLANK_STD = 4.0  # grey levels (of 255): below this the image is flat
 FOREGROUND_LEVEL = 30  # grey level separating tissue from the dark background
-MIN_FOREGROUND_FRACTION = 0.03
+MIN_FOREGROUND_FRACTION = 0.055  # calibration half: no-brain slices <= 0.027, brain slices >= 0.086
 MAX_CHROMA = 12.0  # mean |channel - grey| in grey levels; JPEG noise on grey images stays far below
 MIN_HEAD_FRACTION = 0.04  # the head's box must cover at least this share of the image
+# Mirror IoU of the head outline about its best axis. Calibrated by scripts/ood_eval.py (calib half):
+# axial slices of a real head (EPI) 0.94-0.96, rotated template slices >= 0.98; sagittal <= 0.87.
+MIN_OUTLINE_SYMMETRY = 0.90
+SYMMETRY_SIZE = 128  # the outline is compared on an image scaled down to this many pixels (longest side)
+SYMMETRY_ANGLES = tuple(range(-30, 31, 3))  # candidate mirror axes, degrees from vertical
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,7 @@ class ImageSignals:
     chroma: float
     head_box: tuple[int, int, int, int] | None  # (top, bottom, left, right), as brain_bbox
     shape: tuple[int, int]
+    outline_symmetry: float | None = None  # best mirror IoU of the head outline (None: no outline)
 
     def reasons(self) -> tuple[str, ...]:
         found = []
@@ -46,6 +56,8 @@ class ImageSignals:
             found.append("colour_image")
         if "blank_image" not in found and not self._head_found():
             found.append("no_head_contour")
+        elif self.outline_symmetry is not None and self.outline_symmetry < MIN_OUTLINE_SYMMETRY:
+            found.append("asymmetric_outline")
         return tuple(found)
 
     def _head_found(self) -> bool:
@@ -74,7 +86,55 @@ def measure(display: np.ndarray, head_box: tuple[int, int, int, int] | None = No
         chroma=chroma,
         head_box=head_box,
         shape=(int(grey.shape[0]), int(grey.shape[1])),
+        outline_symmetry=outline_symmetry(grey),
     )
+
+
+def head_mask(grey: np.ndarray) -> np.ndarray | None:
+    """The largest bright region (the crop step's threshold, erode/dilate), filled; None if none."""
+    image = np.clip(grey, 0, 255).astype(np.uint8)
+    image = cv2.GaussianBlur(image, (5, 5), 0)
+    _, mask = cv2.threshold(image, THRESHOLD, 255, cv2.THRESH_BINARY)
+    mask = cv2.dilate(cv2.erode(mask, None, iterations=2), None, iterations=2)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    largest = max(contours, key=cv2.contourArea)
+    if cv2.contourArea(largest) < 16:
+        return None
+    filled = np.zeros_like(mask)
+    cv2.drawContours(filled, [largest], -1, 255, thickness=-1)
+    return filled
+
+
+def outline_symmetry(grey: np.ndarray) -> float | None:
+    """How mirror-symmetric the head outline is: the best intersection-over-union of the head mask
+    and its reflection about a line through its centroid, over axes within 30 degrees of vertical.
+
+    1.0 for a perfectly symmetric outline (an axial or coronal slice of the symmetric template);
+    real axial slices score about 0.95, sagittal slices below 0.9. None when there is no outline.
+    """
+    rows, cols = grey.shape[:2]
+    scale = min(1.0, SYMMETRY_SIZE / max(rows, cols, 1))
+    small = grey if scale == 1.0 else cv2.resize(
+        np.asarray(grey, np.float32), (max(1, round(cols * scale)), max(1, round(rows * scale))),
+        interpolation=cv2.INTER_AREA)
+    mask = head_mask(small)
+    if mask is None:
+        return None
+    moments = cv2.moments(mask, binaryImage=True)
+    cx, cy = moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]
+    inside = mask > 0
+    best = 0.0
+    for degrees in SYMMETRY_ANGLES:
+        ux, uy = np.sin(np.radians(degrees)), np.cos(np.radians(degrees))  # the axis's direction
+        reflect = np.array([[2 * ux * ux - 1, 2 * ux * uy], [2 * ux * uy, 2 * uy * uy - 1]])
+        shift = np.array([cx, cy]) - reflect @ np.array([cx, cy])
+        matrix = np.hstack([reflect, shift[:, None]])
+        mirrored = cv2.warpAffine(mask, matrix, (mask.shape[1], mask.shape[0]), flags=cv2.INTER_NEAREST) > 0
+        union = np.count_nonzero(inside | mirrored)
+        best = max(best, np.count_nonzero(inside & mirrored) / union if union else 0.0)
+    return float(best)
 
 
 def embedding_distance(embedding: np.ndarray, reference: Mapping[str, Any]) -> float | None:

@@ -1,0 +1,98 @@
+"""The out-of-distribution guard on a labelled set of real images (scripts/ood_eval.py).
+
+The image signals are checked on the whole set (no model, a few seconds); the full guard, with the
+default model's embedding distance, on the held-out ("test") half of a subset (slow).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.core import ood
+from scripts import ood_eval
+from scripts.ood_eval import EDGE, IN, OUT
+
+
+@pytest.fixture(scope="module")
+def labelled() -> list[ood_eval.Sample]:
+    return ood_eval.labelled_set()
+
+
+def _image_flagged(sample: ood_eval.Sample) -> bool:
+    return bool(ood.measure(sample.image).reasons())
+
+
+def test_the_labelled_set_is_what_the_docs_say(labelled):
+    labels = {s.label for s in labelled}
+    assert labels == {IN, OUT, EDGE}
+    assert sum(s.label == IN for s in labelled) >= 100 and sum(s.label == OUT for s in labelled) >= 100
+    for group in {s.group for s in labelled}:
+        splits = {s.split for s in labelled if s.group == group}
+        assert splits == {"calib", "test"}, group
+    assert all(s.image.dtype == np.uint8 and s.image.ndim in (2, 3) for s in labelled)
+
+
+def test_image_signals_raise_no_false_alarm_on_brain_mri(labelled):
+    flagged = [s.name for s in labelled if s.label == IN and _image_flagged(s)]
+    assert flagged == []
+
+
+def test_image_signals_catch_sagittal_blank_and_no_brain_slices_held_out(labelled):
+    for group, at_least in (("MNI sagittal", 0.8), ("MNI axial, (nearly) no brain", 1.0), ("blank / nearly blank", 0.8)):
+        held_out = [s for s in labelled if s.group == group and s.split == "test"]
+        caught = sum(_image_flagged(s) for s in held_out) / len(held_out)
+        assert caught >= at_least, (group, caught)
+
+
+def test_outline_symmetry_separates_an_axial_from_a_sagittal_slice():
+    from tests import mri_data
+
+    axial = mri_data.to_uint8(mri_data.axial_slice(80))
+    sagittal = mri_data.to_uint8(mri_data.sagittal_slice(70))
+    assert ood.outline_symmetry(axial) > 0.97
+    assert ood.outline_symmetry(sagittal) < ood.MIN_OUTLINE_SYMMETRY
+    assert "asymmetric_outline" in ood.measure(sagittal).reasons()
+    assert ood.measure(axial).reasons() == ()
+
+
+def test_outline_symmetry_tolerates_a_tilted_head_and_ignores_blank_images():
+    import cv2
+
+    ellipse = np.zeros((300, 260), np.uint8)
+    cv2.ellipse(ellipse, (130, 150), (90, 120), 20, 0, 360, 200, -1)  # tilted 20 degrees
+    assert ood.outline_symmetry(ellipse) > 0.95
+    assert ood.outline_symmetry(np.zeros((64, 64), np.uint8)) is None
+    half = np.zeros((300, 300), np.uint8)
+    cv2.ellipse(half, (150, 150), (120, 90), 0, 0, 180, 200, -1)  # a half disc: flat side up
+    cv2.rectangle(half, (30, 150), (150, 270), 200, -1)
+    assert ood.outline_symmetry(half) < ood.MIN_OUTLINE_SYMMETRY
+
+
+def test_signals_of_a_huge_image_are_quick():
+    import time
+
+    image = np.random.default_rng(0).integers(0, 256, (4096, 4096), dtype=np.uint8)
+    started = time.perf_counter()
+    ood.outline_symmetry(image)
+    assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.slow
+def test_full_guard_on_held_out_images_with_the_default_model(default_model_path, labelled):
+    """Held-out half of every group except the bulky MNI axial ones (kept short: ~60 images)."""
+    from app.core.inference import Classifier
+
+    classifier = Classifier(default_model_path, device="cpu")
+    chosen = [s for s in labelled if s.split == "test" and (s.group != "MNI axial z=40..140" or s.name.endswith("1"))
+              and s.group != "MNI axial, acquisition changes"]
+    chosen += [s for s in labelled if s.group == "MNI axial, acquisition changes" and s.split == "test"][:10]
+    outcomes = ood_eval.evaluate(classifier, chosen)
+    false_alarm = ood_eval.rate(outcomes, label=IN)
+    detection = ood_eval.rate(outcomes, label=OUT)
+    assert false_alarm.total >= 20 and detection.total >= 45
+    assert false_alarm.value <= 0.05, ood_eval.misses(outcomes)
+    assert detection.value >= 0.80, ood_eval.misses(outcomes)
+    # Everything that is not brain MRI at all (photos, other modalities, noise, blank) is caught.
+    for group in ("photographs (scikit-image)", "other modalities / body parts (pydicom)", "noise", "blank / nearly blank"):
+        assert ood_eval.rate(outcomes, group=group).value == 1.0, group
