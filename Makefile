@@ -8,7 +8,7 @@ MODEL := resources/models/brainlens-vgg16.onnx
 # the X/EGL libraries Qt needs, dpkg-deb (installer).
 SYSTEM_PACKAGES := poppler-utils xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 \
 	libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
-	libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0
+	libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0 desktop-file-utils
 
 .PHONY: run test venv model system-packages installer benchmark screenshots clean
 
