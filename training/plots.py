@@ -87,28 +87,28 @@ def plot_roc(y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequenc
 def plot_reliability(
     y_true: np.ndarray, logits: np.ndarray, temperature: float, path: Path, title: str, n_bins: int = 15
 ) -> Path:
-    """Reliability diagram before and after temperature scaling, with a confidence histogram."""
+    """Reliability diagram (accuracy per confidence bin as bars, Guo et al. 2017) before and after
+    temperature scaling, with the number of images per bin underneath: a bar of one or two
+    images says little, the histogram shows which bars carry weight."""
     fig, axes = plt.subplots(2, 1, figsize=(5.5, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     width = 1.0 / n_bins
-    for t, colour, label in ((1.0, "tab:blue", "T = 1"), (temperature, "tab:orange", f"T = {temperature:.2f}")):
+    runs = ((1.0, "tab:blue", "T = 1"), (temperature, "tab:orange", f"T = {temperature:.2f}"))
+    for k, (t, colour, label) in enumerate(runs):
         bins = metrics.reliability_bins(y_true, metrics.softmax(logits, t), n_bins)
-        centres = bins["edges"][:-1] + width / 2
+        left = bins["edges"][:-1] + k * width / 2
         used = bins["counts"] > 0
-        axes[0].plot(
-            bins["confidence"][used], bins["accuracy"][used], marker="o", color=colour,
-            label=f"{label}: ECE {bins['ece']:.3f}",
-        )
-        if t == 1.0:
-            axes[1].bar(centres, bins["counts"], width=width * 0.9, color=colour, alpha=0.7)
-    axes[0].plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
-    axes[0].set_ylabel("accuracy")
-    axes[0].set_ylim(-0.02, 1.02)
+        axes[0].bar(left[used], bins["accuracy"][used], width=width / 2, align="edge", color=colour, alpha=0.8,
+                    edgecolor="black", linewidth=0.4, label=f"{label}: ECE {bins['ece']:.3f}")
+        axes[1].bar(left, bins["counts"], width=width / 2, align="edge", color=colour, alpha=0.8)
+    axes[0].plot([0, 1], [0, 1], color="black", linestyle=":", zorder=3, label="perfect calibration")
+    axes[0].set_ylabel("accuracy in bin")
+    axes[0].set_ylim(0, 1.02)
     axes[0].set_title(title)
     axes[0].grid(alpha=0.3)
     axes[0].legend(loc="upper left", fontsize=8)
     axes[1].set_xlim(0, 1)
     axes[1].set_xlabel("confidence (max probability)")
-    axes[1].set_ylabel("images (T = 1)")
+    axes[1].set_ylabel("images")
     return _save(fig, path)
 
 
