@@ -17,7 +17,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[train,export,dev]'
+	$(PY) -m pip install --quiet -e '.[train,export,dev,installer]'
 	touch $@
 
 venv: $(STAMP)
@@ -40,11 +40,14 @@ system-packages:
 		else echo "note: missing system packages (tests that need them are skipped):$$missing"; fi; \
 	fi
 
+# The installer tests build the .deb (about 2-4 min) and run the installed app from a venv-free shell;
+# as root they also install it with apt and remove it again.
 test: venv system-packages model
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+	QT_QPA_PLATFORM=offscreen BRAINLENS_TEST_INSTALLER=1 \
+	BRAINLENS_TEST_DPKG_INSTALL=$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0 ) \
+	$(PY) -m pytest
 
 installer: venv model
-	$(VENV)/bin/pip install --quiet -e '.[installer]'
 	$(PY) -m installer.build
 
 benchmark: venv model
