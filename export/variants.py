@@ -22,7 +22,7 @@ from export import card as card_info
 from export import convert, parity, reference_images
 
 EVALUATION_SLICES = tuple(range(31, 150, 3))  # interleaved with, never equal to, the calibration slices
-INT8_FORMAT = "QDQ"
+INT8_FORMAT = "QOperator"  # measured a little faster than QDQ on this CPU (AVX512-VNNI)
 
 
 def variant_path(float_path: Path, suffix: str) -> Path:
@@ -85,7 +85,8 @@ def quantize_int8(float_path: Path, out: Path, calibration: np.ndarray) -> Path:
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
         calibrate_method=CalibrationMethod.MinMax,
-        extra_options={"CalibMaxIntermediateOutputs": 4},
+        # MinMax calibration keeps only per-batch ReduceMin/ReduceMax values, so memory stays small.
+        # (Do not set CalibMaxIntermediateOutputs: onnxruntime 1.31 discards, not merges, them.)
     )
     return out
 
