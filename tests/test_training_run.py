@@ -213,3 +213,28 @@ def test_run_folder_exports_and_the_app_agrees_with_training(phantom_run, tmp_pa
         trained = np.array([float(row[f"p_{name}"]) for name in PHANTOM_CLASSES])
         assert np.max(np.abs(softmax(prediction.logits[None])[0] - trained)) < 1e-4, row["path"]
         assert prediction.predicted_class == row["predicted"]
+
+
+def test_weights_keras_file_and_refusals(tmp_path):
+    """--weights FILE with a Keras weights file; bad weights or a used --out fail before loading data."""
+    from training.models import build_cnn
+    from training.train import TrainConfig, build_for_config
+
+    source = build_cnn(4, 32, pooling="flatten")
+    weights = tmp_path / "start.weights.h5"
+    source.save_weights(weights)
+    model, info = build_for_config(TrainConfig(tmp_path, tmp_path / "r", arch="cnn", weights=str(weights),
+                                               img_size=32), 4)
+    assert np.array_equal(model.get_layer("last_conv").get_weights()[0], source.get_layer("last_conv").get_weights()[0])
+    assert info["file"] == str(weights)
+
+    data_dir = tmp_path / "data"
+    write_phantoms(data_dir, 2, size=32)
+    assert main(["train", str(data_dir), "--out", str(tmp_path / "x"), "--arch", "cnn", "--weights",
+                 str(tmp_path / "missing.h5"), "--quiet"]) == 2
+    assert main(["train", str(data_dir), "--out", str(tmp_path / "x"), "--arch", "cnn", "--weights",
+                 "imagenet", "--quiet"]) == 2
+    assert not (tmp_path / "x").exists()
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "model.keras").write_bytes(b"an earlier run")
+    assert main(["train", str(data_dir), "--out", str(tmp_path / "used"), "--arch", "cnn", "--quiet"]) == 2

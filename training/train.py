@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from training.data import Samples, class_weights, find_layout, load_samples, stratified_split
+from training.data import Layout, Samples, class_weights, find_layout, load_samples, stratified_split
 from training.leakage import DEFAULT_NEAR_THRESHOLD, audit
 
 DEFAULT_LEARNING_RATE = {"vgg16": 1e-4, "cnn": 1e-3}
@@ -115,9 +115,8 @@ def _progress_bar(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="img", disable=not enabled, leave=False)
 
 
-def load_data(config: TrainConfig) -> tuple[Any, dict[str, Samples]]:
+def load_data(config: TrainConfig, layout: Layout) -> dict[str, Samples]:
     """Loads and splits the data, unaudited: {"train", "validation"[, "test"]}."""
-    layout = find_layout(config.data_dir)
 
     def load(root: Path, desc: str) -> Samples:
         from training.data import list_files
@@ -139,7 +138,7 @@ def load_data(config: TrainConfig) -> tuple[Any, dict[str, Samples]]:
     splits["train"].failures = pool.failures
     if layout.test_root is not None:
         splits["test"] = load(layout.test_root, "loading test scans")
-    return layout, splits
+    return splits
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -226,13 +225,17 @@ def run_training(config: TrainConfig, callbacks: Sequence[Any] = ()) -> RunResul
 
     set_seeds(config.seed)
     run_dir = Path(config.out)
+    if (run_dir / "model.keras").exists():
+        raise ValueError(f"{run_dir} already holds a training run; choose another --out")
+    layout = find_layout(config.data_dir)
+    # The model first: a bad --weights fails before minutes of loading.
+    model, weights_source = build_for_config(config, len(layout.class_names))
     run_dir.mkdir(parents=True, exist_ok=True)
-    layout, raw_splits = load_data(config)
+    raw_splits = load_data(config, layout)
     splits, leakage = audit(raw_splits, config.near_threshold)
     (run_dir / "leakage.json").write_text(json.dumps(leakage.to_dict(), indent=2))
     evaluate.save_fingerprints(run_dir / "fingerprints.npz", {k: splits[k] for k in ("train", "validation")})
 
-    model, weights_source = build_for_config(config, len(layout.class_names))
     checkpoint = run_dir / "model.keras"
     history, interrupted = fit(model, splits, config, checkpoint, callbacks)
     if checkpoint.exists():
