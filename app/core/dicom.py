@@ -8,6 +8,7 @@ specific ``ScanLoadError`` subclasses with messages a clinician can act on.
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,10 @@ from app.core.errors import (
 from app.core.images import MAX_FILE_PIXELS, MAX_PIXELS, too_large_message
 from app.core.scan import Scan, ScanMetadata
 
+DEFLATED_UID = b"1.2.840.10008.1.2.1.99"
+# pydicom inflates a deflated dataset whole, in memory, before reading it: allow what the pixel limit
+# allows (16-bit samples) plus room for the header, refuse the rest (a deflate bomb: ~1000:1).
+MAX_INFLATED_BYTES = 2 * MAX_FILE_PIXELS + (64 << 20)
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima", ""})
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 GREY = ("MONOCHROME1", "MONOCHROME2")
@@ -63,6 +68,7 @@ def read_dataset(path: Path, *, stop_before_pixels: bool = False) -> Dataset:
         raise ScanLoadError("The file could not be read (it may have been moved or be unreadable).", path) from exc
     if not looks_like_dicom(head):
         raise NotAnImageError(path=path)
+    refuse_deflate_bomb(path)
     try:
         ds = pydicom.dcmread(path, force=head[128:132] != b"DICM", stop_before_pixels=stop_before_pixels)
         _fill_missing_transfer_syntax(ds)
@@ -73,6 +79,38 @@ def read_dataset(path: Path, *, stop_before_pixels: bool = False) -> Dataset:
         raise TruncatedFileError(path=path) from exc
     except Exception as exc:  # pydicom raises many types on malformed headers
         raise ScanLoadError("The DICOM file is damaged and cannot be read.", path) from exc
+
+
+def refuse_deflate_bomb(path: Path, limit: int = MAX_INFLATED_BYTES) -> None:
+    """Raise ``ImageTooLargeError`` when a Deflated Explicit VR file inflates past ``limit`` bytes.
+
+    The inflated size is counted in 16 MB steps and nothing is kept, so the check itself needs
+    little memory; damaged deflate data is left for pydicom to report.
+    """
+    try:
+        with open(path, "rb") as fh:
+            if DEFLATED_UID not in fh.read(8192):
+                return
+            from pydicom.filereader import _read_file_meta_info, read_preamble
+
+            fh.seek(0)
+            read_preamble(fh, True)
+            _read_file_meta_info(fh)
+            inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            total = 0
+            while chunk := fh.read(1 << 20):
+                while chunk:
+                    total += len(inflater.decompress(chunk, 1 << 24))
+                    if total > limit:
+                        raise ImageTooLargeError(
+                            f"The DICOM file is compressed (deflate) and would expand to more than "
+                            f"{limit // (1 << 20)} MB, too large to open safely. It may be damaged or "
+                            "not a medical image.", path)
+                    chunk = inflater.unconsumed_tail
+    except ImageTooLargeError:
+        raise
+    except Exception:  # noqa: BLE001 - unreadable or damaged: pydicom's read reports it
+        return
 
 
 def _fill_missing_transfer_syntax(ds: Dataset) -> None:
