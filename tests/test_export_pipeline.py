@@ -170,3 +170,12 @@ def test_int8_and_fp16_variants_record_their_agreement(exported):
         x = reference_images.axial_batch((70, 90), 64, 64)
         assert all(v.dtype == np.float32 for v in session.run(None, {"image": x}))
     assert dataclasses.asdict(convert.read_card(result.path))["quantization"] == {}
+
+
+def test_vgg16_with_the_imagenet_input_adapter_exports(tmp_path):
+    """Training's default VGG16 (ImageNet 'caffe' scaling inside the model) converts and keeps parity."""
+    keras.utils.set_random_seed(8)
+    model = build_vgg16(4, 32, weights=None, input_adapter="caffe", head_units=(16,), dropout=0.3)
+    assert model.get_layer("caffe_input") is not None
+    result = pipeline.export_keras(model, tmp_path / "caffe.onnx", small_card(32), log=lambda *_: None)
+    assert result.parity.ok and result.card.gradcam_shape == (2, 2)
