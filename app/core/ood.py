@@ -9,7 +9,9 @@ Only signals that can be measured and tested are used:
   vertical): an axial slice does, a sagittal slice does not (see docs/reliability.md for the
   figures and for what this signal cannot do: coronal slices are symmetric too);
 - ``embedding_outlier``: the model's embedding is far from the reference images', when the card
-  carries ``ood_reference`` (a mean embedding, a metric and a distance threshold).
+  carries ``ood_reference`` (a mean embedding, a metric and a distance threshold);
+- ``invalid_model_output``: the model's embedding holds NaN or infinity (a damaged model file whose
+  weights still parse, e.g. bit flips inside a weight tensor).
 
 Any of them makes the result "not assessed": the class is not shown as a finding.
 """
@@ -178,6 +180,9 @@ def assess(
     """(reasons the input looks out of distribution, embedding distance or None)."""
     reasons = list(signals.reasons()) if signals is not None else []
     distance = None
+    if embedding is not None and not np.all(np.isfinite(np.asarray(embedding, dtype=np.float64))):
+        reasons.append("invalid_model_output")
+        return tuple(reasons), None
     if embedding is not None and reference:
         distance = embedding_distance(embedding, reference)
         threshold = embedding_threshold(reference)
