@@ -307,11 +307,23 @@ def test_a_model_with_damaged_weights_gives_no_assessed_class(tmp_path, tiny_mod
     assert "invalid_model_output" in prediction.ood_reasons
 
 
-@pytest.mark.xfail(strict=True, reason="needs app/core/inference.py to check the logits too (reported to the lead)")
 def test_nan_logits_with_a_finite_embedding_give_no_assessed_class(tmp_path, tiny_model, mni_png):  # noqa: F811
     from app.core.inference import Classifier
     from app.core.loading import load_scans
 
     classifier = Classifier(_tiny_with_nan(tmp_path, tiny_model, "dense_b"), device="cpu")
     prediction = classifier.classify(load_scans(mni_png))[0]
-    assert not prediction.assessed
+    assert not prediction.assessed and prediction.ood_reasons == ("invalid_model_output",)
+
+
+def test_a_model_of_a_newer_onnx_format_is_refused_with_that_reason(tmp_path):
+    import onnx
+
+    path = _random_onnx(tmp_path / "new.onnx")
+    model = onnx.load(path)
+    model.ir_version = 99
+    onnx.save(model, path)
+    from app.core.inference import Classifier
+
+    with pytest.raises(ModelLoadError, match="newer ONNX format"):
+        Classifier(path, device="cpu")

@@ -190,6 +190,8 @@ class Classifier:
         if card.no_tumour_class is not None:
             p_tumour = float(1.0 - probabilities[card.class_names.index(card.no_tumour_class)])
         reasons, distance = ood.assess(prepared.signals, embedding, card.ood_reference)
+        if not np.all(np.isfinite(logits)) and ood.INVALID_OUTPUT not in reasons:  # damaged weights
+            reasons = (*reasons, ood.INVALID_OUTPUT)
         flags = []
         if confidence < card.low_confidence_threshold:
             flags.append(LOW_CONFIDENCE)
@@ -252,6 +254,11 @@ def _create_session(data: bytes, providers: list[str], threads: int, path: Path)
                 return ort.InferenceSession(data, options, providers=[CPU])
             except Exception:  # noqa: BLE001
                 pass
+        if "IR version" in str(exc):
+            raise ModelLoadError(
+                f"The model file {path.name} was made with a newer ONNX format than this BrainLens can run; "
+                "update BrainLens or export the model for an older ONNX version."
+            ) from exc
         raise ModelLoadError(
             f"The model file {path.name} is not a valid ONNX model (it may be corrupted or truncated)."
         ) from exc

@@ -27,6 +27,7 @@ import numpy as np
 
 from app.core.crop import THRESHOLD, brain_bbox
 
+INVALID_OUTPUT = "invalid_model_output"
 BLANK_STD = 4.0  # grey levels (of 255): below this the image is flat
 FOREGROUND_LEVEL = 30  # grey level separating tissue from the dark background
 MIN_FOREGROUND_FRACTION = 0.055  # calibration half: no-brain slices <= 0.027, brain slices >= 0.086
@@ -181,7 +182,7 @@ def assess(
     reasons = list(signals.reasons()) if signals is not None else []
     distance = None
     if embedding is not None and not np.all(np.isfinite(np.asarray(embedding, dtype=np.float64))):
-        reasons.append("invalid_model_output")
+        reasons.append(INVALID_OUTPUT)
         return tuple(reasons), None
     if embedding is not None and reference:
         distance = embedding_distance(embedding, reference)
