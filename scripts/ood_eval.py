@@ -7,14 +7,16 @@ in distribution ("in")
     MNI ICBM152 T1 template axial slices z=40..140 (the card's embedding reference uses every 4th
     of these: the other slices are held out, but they are 1 mm neighbours, not independent);
     the same slices with acquisition-like changes (rotation, zoom, gamma, noise, JPEG);
-    a real subject's EPI brain volume (nibabel's example4d.nii.gz, axial slices with brain).
+    a real subject's EPI brain volume (nibabel's example4d.nii.gz, axial slices with brain);
+    MNI axial slices written as DICOM (axial ImageOrientationPatient) and loaded back.
 borderline ("edge", reported, not scored)
     MNI axial slices with little brain (z=20..39 and 141..155);
     partial field-of-view brain MRI crops (pydicom's MR_small, nibabel's anatomical.nii).
 out of distribution ("out")
     photographs (scikit-image's bundled images, colour and greyscale), other modalities and body
     parts (pydicom's CT, NM, US, secondary-capture and segmentation files), MNI sagittal and
-    coronal slices, nearly blank MNI axial slices (z<20, z>155), noise and blank images.
+    coronal slices as plain images and as DICOM with their orientation in the header, nearly blank
+    MNI axial slices (z<20, z>155), noise and blank images.
 
 Every group is split in two by position (even/odd): thresholds are chosen on the "calib" half and
 the figures that count are those of the "test" half.
@@ -71,6 +73,7 @@ class Sample:
     label: str  # "in", "out" or "edge"
     split: str  # "calib" or "test"
     image: np.ndarray  # uint8 display image, grey HxW or RGB HxWx3, as the loader gives it
+    plane: str | None = None  # the image plane of a DICOM file's header (None for plain images)
 
 
 def _site_packages() -> Path:
@@ -120,9 +123,33 @@ def _pad_square(image: np.ndarray, pad: float = 0.08) -> np.ndarray:
     return out
 
 
-def _alternate(items: Iterable[tuple[str, np.ndarray]], group: str, label: str) -> Iterator[Sample]:
-    for index, (name, image) in enumerate(items):
-        yield Sample(name, group, label, "calib" if index % 2 == 0 else "test", image)
+def _alternate(items: Iterable[tuple], group: str, label: str) -> Iterator[Sample]:
+    """Samples from (name, image) or (name, image, plane), alternately calib and test."""
+    for index, (name, image, *plane) in enumerate(items):
+        yield Sample(name, group, label, "calib" if index % 2 == 0 else "test", image, plane[0] if plane else None)
+
+
+def _dicom_slices(plane: str, indices: Iterable[int]) -> Iterator[tuple[str, np.ndarray, str | None]]:
+    """MNI slices written as DICOM files with the plane's ImageOrientationPatient, then loaded."""
+    import tempfile
+
+    import pydicom
+
+    orientation = {"axial": [1, 0, 0, 0, -1, 0], "coronal": [1, 0, 0, 0, 0, -1], "sagittal": [0, 1, 0, 0, 0, -1]}[plane]
+    slicer = {"axial": mri_data.axial_slice, "coronal": mri_data.coronal_slice, "sagittal": mri_data.sagittal_slice}[plane]
+    indices = list(indices)
+    with tempfile.TemporaryDirectory() as tmp:
+        placeholders = list(range(50, 50 + len(indices)))  # axial slices, replaced below
+        paths = mri_data.write_dicom_series(Path(tmp), placeholders, shuffle_files=False, window=None)
+        for path, index in zip(paths, indices):
+            ds = pydicom.dcmread(path)
+            stored = np.round(slicer(index) * 16).astype(np.uint16)
+            ds.Rows, ds.Columns = stored.shape
+            ds.PixelData = stored.tobytes()
+            ds.ImageOrientationPatient = orientation
+            ds.save_as(path)
+            scan = load_scans(path)[0]
+            yield f"DICOM {plane} {index}", scan.display, scan.metadata.image_plane
 
 
 def _mni(kind: str, index: int) -> np.ndarray:
@@ -146,6 +173,7 @@ def in_distribution() -> Iterator[Sample]:
 
     yield from _alternate(variants(), "MNI axial, acquisition changes", IN)
     yield from _alternate(_epi_slices(range(2, 22)), "EPI brain (real subject)", IN)
+    yield from _alternate(_dicom_slices("axial", range(43, 140, 8)), "MNI axial, DICOM", IN)
 
 
 def _epi_slices(zs: Iterable[int]) -> Iterator[tuple[str, np.ndarray]]:
@@ -187,6 +215,8 @@ def out_of_distribution() -> Iterator[Sample]:
                           "other modalities / body parts (pydicom)", OUT)
     yield from _alternate(((f"MNI sagittal x={x}", _mni("sagittal", x)) for x in range(30, 171, 10)), "MNI sagittal", OUT)
     yield from _alternate(((f"MNI coronal y={y}", _mni("coronal", y)) for y in range(30, 211, 12)), "MNI coronal", OUT)
+    yield from _alternate(_dicom_slices("sagittal", range(35, 166, 10)), "MNI sagittal, DICOM", OUT)
+    yield from _alternate(_dicom_slices("coronal", range(36, 205, 12)), "MNI coronal, DICOM", OUT)
     levels = [0, 5, 10, 15, 160, 165, 170, 175, 180, 188]
     yield from _alternate(((f"MNI axial z={z}", _mni("axial", z)) for z in levels), "MNI axial, (nearly) no brain", OUT)
     yield from _alternate(_noise(), "noise", OUT)
@@ -244,7 +274,8 @@ def evaluate(classifier, samples: list[Sample], batch_size: int = 8) -> list[Out
     outcomes = []
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
-        for sample, p in zip(chunk, classifier.predict([s.image for s in chunk], batch_size=batch_size)):
+        prepared = [classifier.prepare(s.image, plane=s.plane) for s in chunk]
+        for sample, p in zip(chunk, classifier.run(prepared)):
             outcomes.append(Outcome(sample, not p.assessed, p.ood_reasons, p.ood_distance, p.predicted_class, p.confidence))
     return outcomes
 

@@ -96,3 +96,61 @@ def test_full_guard_on_held_out_images_with_the_default_model(default_model_path
     # Everything that is not brain MRI at all (photos, other modalities, noise, blank) is caught.
     for group in ("photographs (scikit-image)", "other modalities / body parts (pydicom)", "noise", "blank / nearly blank"):
         assert ood_eval.rate(outcomes, group=group).value == 1.0, group
+
+
+def _dicom_plane_series(folder, plane: str, indices) -> list:
+    """MNI slices of ``plane`` written as DICOM with the matching ImageOrientationPatient."""
+    import pydicom
+
+    from tests import mri_data
+
+    orientation = {"axial": [1, 0, 0, 0, -1, 0], "coronal": [1, 0, 0, 0, 0, -1], "sagittal": [0, 1, 0, 0, 0, -1]}[plane]
+    slicer = {"axial": mri_data.axial_slice, "coronal": mri_data.coronal_slice, "sagittal": mri_data.sagittal_slice}[plane]
+    paths = mri_data.write_dicom_series(folder, list(range(50, 50 + len(indices))), shuffle_files=False)
+    for path, index in zip(paths, indices):
+        ds = pydicom.dcmread(path)
+        stored = np.round(slicer(index) * 16).astype(np.uint16)
+        ds.Rows, ds.Columns = stored.shape
+        ds.PixelData = stored.tobytes()
+        ds.ImageOrientationPatient = orientation
+        ds.save_as(path)
+    return paths
+
+
+@pytest.mark.parametrize("plane, flagged", [("axial", False), ("coronal", True), ("sagittal", True)])
+def test_dicom_orientation_flags_coronal_and_sagittal_series(tmp_path, plane, flagged):
+    from app.core.loading import load_folder
+
+    _dicom_plane_series(tmp_path, plane, [70, 90, 110])
+    scans = load_folder(tmp_path).scans
+    assert {s.metadata.image_plane for s in scans} == {plane}
+    for scan in scans:
+        reasons = ood.measure(scan.display, plane=scan.metadata.image_plane).reasons()
+        assert ("not_axial_plane" in reasons) == flagged, reasons
+
+
+def test_image_plane_from_orientation_cosines():
+    from app.core.dicom import image_plane
+
+    assert image_plane([1, 0, 0, 0, 1, 0]) == "axial"
+    tilt = np.radians(20)  # an axial-oblique (AC-PC) acquisition is still axial
+    assert image_plane([1, 0, 0, 0, np.cos(tilt), -np.sin(tilt)]) == "axial"
+    assert image_plane([1, 0, 0, 0, 0, -1]) == "coronal"
+    assert image_plane([0, 1, 0, 0, 0, -1]) == "sagittal"
+    half = np.radians(45)
+    assert image_plane([1, 0, 0, 0, np.cos(half), -np.sin(half)]) == "oblique"
+    assert image_plane(None) is None and image_plane([0] * 6) is None and image_plane(["a"] * 6) is None
+
+
+def test_the_classifier_and_the_batch_pass_the_plane_on(tmp_path):
+    from app.core.batch import run_batch
+    from app.core.inference import Classifier
+    from app.core.loading import load_folder
+    from tests.model_fixtures import build_tiny_model
+
+    _dicom_plane_series(tmp_path / "cor", "coronal", [80, 100])
+    classifier = Classifier(build_tiny_model(tmp_path / "tiny.onnx"), device="cpu")
+    for prediction in classifier.classify(load_folder(tmp_path / "cor").scans):
+        assert not prediction.assessed and "not_axial_plane" in prediction.ood_reasons
+    items = [i for i in run_batch([tmp_path / "cor"], classifier) if getattr(i, "prediction", None) is not None]
+    assert len(items) == 2 and all(i.prediction.label == "not assessed" for i in items)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from app.core.errors import BrainLensError, ScanLoadError
-from app.core.inference import Classifier, PreparedInput, Prediction
+from app.core.inference import Classifier, PreparedInput, Prediction, scan_plane
 from app.core.loading import ScanSource, iter_sources, load_source
 from app.core.progress import CancelToken, Progress
 from app.core.scan import Scan
@@ -195,7 +195,7 @@ def _load_unit(unit: _Unit, classifier: Classifier, crop: bool | None):
     scans = load_source(ScanSource(kind, (path,), source.series_uid, source.description))
     if source.kind == "series":
         scans = [replace(s, slice_index=unit.file_index, series_length=len(source.paths)) for s in scans]
-    return [(scan, classifier.prepare(scan.display, crop=crop)) for scan in scans]
+    return [(scan, classifier.prepare(scan.display, crop=crop, plane=scan_plane(scan))) for scan in scans]
 
 
 def _entries(unit: _Unit, future: Future) -> list[_Entry]:

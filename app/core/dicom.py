@@ -143,6 +143,7 @@ def metadata_from_dataset(ds: Dataset) -> ScanMetadata:
         series_description=_text(ds.get("SeriesDescription")),
         modality=_text(ds.get("Modality")),
         pixel_spacing=_pixel_spacing(ds),
+        image_plane=image_plane(_orientation(ds)),
         institution=_text(ds.get("InstitutionName")),
         study_instance_uid=_text(ds.get("StudyInstanceUID")),
         series_instance_uid=_text(ds.get("SeriesInstanceUID")),
@@ -334,6 +335,34 @@ def _text(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def image_plane(orientation: Any) -> str | None:
+    """"axial", "coronal" or "sagittal" when the slice normal (row x column direction cosines of
+    ImageOrientationPatient) lies within about 37 degrees of that axis, else "oblique"; None when
+    the orientation is missing or malformed."""
+    try:
+        values = [float(v) for v in orientation]
+    except (TypeError, ValueError):
+        return None
+    if len(values) != 6 or not all(np.isfinite(values)):
+        return None
+    normal = np.cross(values[:3], values[3:])
+    length = float(np.linalg.norm(normal))
+    if length < 1e-6:
+        return None
+    axis = int(np.argmax(np.abs(normal)))
+    if abs(normal[axis]) / length < 0.8:
+        return "oblique"
+    return ("sagittal", "coronal", "axial")[axis]
+
+
+def _orientation(ds: Dataset) -> Any:
+    value = ds.get("ImageOrientationPatient")
+    if value is None:
+        item = windowing._functional_group_item(ds, "PlaneOrientationSequence")
+        value = item.get("ImageOrientationPatient") if item is not None else None
+    return value
 
 
 def _pixel_spacing(ds: Dataset) -> tuple[float, float] | None:

@@ -130,8 +130,9 @@ class Classifier:
         return f"Classifier({self.path.name!r}, device={self.device!r})"
 
     # -- preparation (CPU, thread-safe) -------------------------------------------------------
-    def prepare(self, display: np.ndarray, *, crop: bool | None = None) -> PreparedInput:
-        """Crop (when the card or ``crop`` says so), resize and scale one uint8 display image."""
+    def prepare(self, display: np.ndarray, *, crop: bool | None = None, plane: str | None = None) -> PreparedInput:
+        """Crop (when the card or ``crop`` says so), resize and scale one uint8 display image.
+        ``plane`` is the scan's DICOM image plane (a coronal or sagittal one is not assessed)."""
         spec = self.card.input
         display = np.asarray(display)
         do_crop = self.card.crop if crop is None else crop
@@ -149,7 +150,7 @@ class Classifier:
             tensor=tensor,
             source_shape=(int(display.shape[0]), int(display.shape[1])),
             crop_box=box,
-            signals=ood.measure(display, head_box),
+            signals=ood.measure(display, head_box, plane=plane),
         )
 
     # -- inference ----------------------------------------------------------------------------
@@ -176,8 +177,12 @@ class Classifier:
         return results
 
     def classify(self, scans: Sequence, *, crop: bool | None = None, batch_size: int = 8) -> list[Prediction]:
-        """Predictions for loaded ``app.core.scan.Scan`` objects (their display images)."""
-        return self.predict([scan.display for scan in scans], crop=crop, batch_size=batch_size)
+        """Predictions for loaded ``app.core.scan.Scan`` objects (display image and image plane)."""
+        results: list[Prediction] = []
+        for start in range(0, len(scans), max(1, batch_size)):
+            chunk = scans[start : start + max(1, batch_size)]
+            results.extend(self.run([self.prepare(s.display, crop=crop, plane=scan_plane(s)) for s in chunk]))
+        return results
 
     def _prediction(
         self, logits: np.ndarray, cams: np.ndarray, embedding: np.ndarray, prepared: PreparedInput
@@ -214,6 +219,11 @@ class Classifier:
             source_shape=prepared.source_shape,
             crop_box=prepared.crop_box,
         )
+
+
+def scan_plane(scan) -> str | None:
+    """The image plane a scan's DICOM header gives (None for plain images)."""
+    return getattr(getattr(scan, "metadata", None), "image_plane", None)
 
 
 def _grow(box, margin: int, shape) -> tuple[int, int, int, int]:

@@ -10,6 +10,8 @@ Only signals that can be measured and tested are used:
   figures and for what this signal cannot do: coronal slices are symmetric too);
 - ``embedding_outlier``: the model's embedding is far from the reference images', when the card
   carries ``ood_reference`` (a mean embedding, a metric and a distance threshold);
+- ``not_axial_plane``: the DICOM header's ImageOrientationPatient says coronal or sagittal (only
+  for DICOM input; plain images carry no orientation);
 - ``invalid_model_output``: the model's embedding holds NaN or infinity (a damaged model file whose
   weights still parse, e.g. bit flips inside a weight tensor).
 
@@ -28,6 +30,7 @@ import numpy as np
 from app.core.crop import THRESHOLD, brain_bbox
 
 INVALID_OUTPUT = "invalid_model_output"
+NOT_AXIAL_PLANES = ("coronal", "sagittal")
 BLANK_STD = 4.0  # grey levels (of 255): below this the image is flat
 FOREGROUND_LEVEL = 30  # grey level separating tissue from the dark background
 MIN_FOREGROUND_FRACTION = 0.055  # calibration half: no-brain slices <= 0.027, brain slices >= 0.086
@@ -50,6 +53,7 @@ class ImageSignals:
     head_box: tuple[int, int, int, int] | None  # (top, bottom, left, right), as brain_bbox
     shape: tuple[int, int]
     outline_symmetry: float | None = None  # best mirror IoU of the head outline (None: no outline)
+    plane: str | None = None  # the DICOM header's image plane, when known
 
     def reasons(self) -> tuple[str, ...]:
         found = []
@@ -61,6 +65,8 @@ class ImageSignals:
             found.append("no_head_contour")
         elif self.outline_symmetry is not None and self.outline_symmetry < MIN_OUTLINE_SYMMETRY:
             found.append("asymmetric_outline")
+        if self.plane in NOT_AXIAL_PLANES:
+            found.append("not_axial_plane")
         return tuple(found)
 
     def _head_found(self) -> bool:
@@ -71,8 +77,11 @@ class ImageSignals:
         return area >= MIN_HEAD_FRACTION * self.shape[0] * self.shape[1]
 
 
-def measure(display: np.ndarray, head_box: tuple[int, int, int, int] | None = None) -> ImageSignals:
-    """Signals of a uint8 grey or RGB display image. ``head_box`` is reused when already known."""
+def measure(
+    display: np.ndarray, head_box: tuple[int, int, int, int] | None = None, *, plane: str | None = None
+) -> ImageSignals:
+    """Signals of a uint8 grey or RGB display image. ``head_box`` is reused when already known;
+    ``plane`` is the scan's image plane from its DICOM header (``ScanMetadata.image_plane``)."""
     arr = np.asarray(display)
     if arr.ndim == 3 and arr.shape[2] >= 3:
         rgb = arr[:, :, :3].astype(np.float32)
@@ -90,6 +99,7 @@ def measure(display: np.ndarray, head_box: tuple[int, int, int, int] | None = No
         head_box=head_box,
         shape=(int(grey.shape[0]), int(grey.shape[1])),
         outline_symmetry=outline_symmetry(grey),
+        plane=plane,
     )
 
 

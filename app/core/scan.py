@@ -39,6 +39,7 @@ class ScanMetadata:
     series_description: str | None = None
     modality: str | None = None  # "MR", "CT", ...; None for plain images
     pixel_spacing: tuple[float, float] | None = None  # (row, column) spacing in mm
+    image_plane: str | None = None  # "axial", "coronal", "sagittal" or "oblique" (DICOM orientation)
     institution: str | None = None
     study_instance_uid: str | None = None
     series_instance_uid: str | None = None
