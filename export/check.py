@@ -81,6 +81,10 @@ def describe(report: CheckReport) -> str:
     ]
     if "parity_with_original" in card.export:
         lines.append(f"parity with the original: {json.dumps(card.export['parity_with_original'])}")
+    ood = card.ood_reference
+    if ood:
+        lines.append(f"OOD reference: {ood.get('metric')}, threshold {ood.get('threshold')}, "
+                     f"{ood.get('images')} reference images ({ood.get('source', '')})")
     if card.quantization:
         lines.append(f"quantization: {json.dumps(card.quantization)}")
     lines.append("MNI axial slices now: " + ", ".join(

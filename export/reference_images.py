@@ -3,6 +3,11 @@
 The template ships inside the nilearn wheel (no download). Slices become 8-bit display images
 (min-max scaled, as a PNG export would) and then model inputs through the app's own
 preprocessing (app.core.preprocess), so export checks exactly what the app will feed the model.
+
+The template is one sharp, skull-stripped T1 brain; clinical slices differ (skull and scalp,
+T2/FLAIR contrast, lower resolution, noise, tilt, field of view). ``acquisition_variants`` imitates
+those differences so that the out-of-distribution reference describes "an axial brain MR slice",
+not "this template".
 """
 
 from __future__ import annotations
@@ -11,13 +16,14 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from app.core.preprocess import to_model_input
 
 MNI_FILE = "datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 PARITY_SLICES = (45, 60, 75, 90, 105, 120)  # axial z indices through the brain (of 0..188)
-OOD_SLICES = tuple(range(40, 141, 4))
+OOD_SLICES = tuple(range(40, 141, 8))
 CALIBRATION_SLICES = tuple(range(30, 151, 3))
 
 
@@ -67,3 +73,45 @@ def axial_batch(
     value_range: tuple[float, float] = (0.0, 1.0),
 ) -> np.ndarray:
     return model_inputs((axial_display(z) for z in z_indices), height, width, value_range)
+
+
+def with_skull(display: np.ndarray, thickness: int = 6) -> np.ndarray:
+    """A crude skull and scalp around the brain: dark bone ring, bright fat ring (as on T1)."""
+    padded = np.pad(display, 30)
+    mask = (padded > 15).astype(np.uint8)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours or len(max(contours, key=cv2.contourArea)) < 5:
+        return padded
+    (cx, cy), (w, h), angle = cv2.fitEllipse(max(contours, key=cv2.contourArea))
+    out = padded.astype(np.float32)
+    bone, fat = np.zeros_like(padded), np.zeros_like(padded)
+    cv2.ellipse(bone, ((cx, cy), (w + 22, h + 22), angle), 1, thickness)
+    cv2.ellipse(fat, ((cx, cy), (w + 22 + 2.5 * thickness, h + 22 + 2.5 * thickness), angle), 1, thickness - 1)
+    out[bone > 0], out[fat > 0] = 40.0, 230.0
+    return np.clip(cv2.GaussianBlur(out, (0, 0), 1.0), 0, 255).astype(np.uint8)
+
+
+def acquisition_variants(display: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """The slice as-is and as other acquisitions might show it (see the module docstring)."""
+    h, w = display.shape
+    inverted = np.where(display > 8, 255 - display, 0).astype(np.uint8)  # T2-like, dark background
+    as_float = display.astype(np.float32) / 255.0
+    return [
+        display,
+        255 - display,
+        inverted,
+        (255 * as_float**0.6).astype(np.uint8),
+        (255 * as_float**1.6).astype(np.uint8),
+        cv2.GaussianBlur(display, (0, 0), 2.0),
+        cv2.resize(cv2.resize(display, (64, 64), interpolation=cv2.INTER_AREA), (w, h)),
+        cv2.warpAffine(display, cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-15, 15), 1.0), (w, h)),
+        np.pad(display, int(0.25 * max(h, w))),
+        np.clip(display + rng.normal(0, 10, display.shape), 0, 255).astype(np.uint8),
+        with_skull(display),
+        with_skull(inverted, thickness=8),
+    ]
+
+
+def ood_reference_displays(seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [v for z in OOD_SLICES for v in acquisition_variants(axial_display(z), rng)]
