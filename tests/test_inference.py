@@ -256,3 +256,18 @@ def test_tensorrt_gets_an_engine_cache_other_providers_plain(monkeypatch, tmp_pa
     assert name == "TensorrtExecutionProvider" and options["trt_engine_cache_enable"] == "True"
     assert options["trt_engine_cache_path"].startswith(str(tmp_path))
     assert out[1:] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (300, 200), (512, 512, 3), (100, 120, 4), (64, 64, 1)])
+def test_prepared_tensor_is_exactly_the_shared_preprocessing(tiny_model, shape):
+    """prepare() resizes grey images before making them RGB: it must equal to_model_input bit for bit."""
+    import cv2
+
+    from app.core.preprocess import to_model_input
+
+    base = cv2.resize(mri_data.to_uint8(mri_data.axial_slice(90)), (shape[1], shape[0]))
+    image = base if len(shape) == 2 else np.dstack([base, base // 2, base // 3, base][: shape[2]])
+    clf = Classifier(tiny_model, device="cpu")
+    spec = clf.card.input
+    expected = to_model_input(image, spec.height, spec.width, spec.value_range, spec.color)
+    assert np.array_equal(clf.prepare(image, crop=False).tensor, expected)
