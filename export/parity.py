@@ -55,7 +55,7 @@ class ParityReport:
         )
 
 
-def _final_dense(model, layer_name: str):
+def _final_dense(model):
     from keras import layers
 
     denses = [layer for layer in model.layers if isinstance(layer, layers.Dense)]
@@ -69,7 +69,7 @@ def tape_gradcam(model, layer_name: str, images: np.ndarray) -> tuple[np.ndarray
     import keras
     import tensorflow as tf
 
-    dense = _final_dense(model, layer_name)
+    dense = _final_dense(model)
     sub = keras.Model(model.inputs[0], [model.get_layer(layer_name).output, dense.input])
     x = tf.constant(images, tf.float32)
     with tf.GradientTape(persistent=True) as tape:
