@@ -329,6 +329,16 @@ def misses(outcomes: list[Outcome]) -> list[str]:
     return lines
 
 
+def distances(outcomes: list[Outcome], threshold: float | None) -> str:
+    """The embedding distance's margin: the range of each group's distances against the threshold."""
+    lines = [f"embedding distance (threshold {threshold}):"]
+    for group in dict.fromkeys(o.sample.group for o in outcomes):
+        values = [o.distance for o in outcomes if o.sample.group == group and o.distance is not None]
+        if values:
+            lines.append(f"  {group:<42} {min(values):6.2f} .. {max(values):6.2f}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help="a BrainLens ONNX model (default: the bundled one)")
@@ -346,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(samples)} images: {sum(s.label == IN for s in samples)} in distribution, "
           f"{sum(s.label == OUT for s in samples)} out of distribution, {sum(s.label == EDGE for s in samples)} borderline\n")
     print(table(outcomes, args.markdown))
+    print("\n" + distances(outcomes, classifier.card.ood_reference.get("threshold")))
     if not args.quiet:
         print("\nmistakes and borderline images:")
         print("\n".join(misses(outcomes)) or "  none")

@@ -20,7 +20,7 @@ def labelled() -> list[ood_eval.Sample]:
 
 
 def _image_flagged(sample: ood_eval.Sample) -> bool:
-    return bool(ood.measure(sample.image).reasons())
+    return bool(ood.measure(sample.image, plane=sample.plane).reasons())
 
 
 def test_the_labelled_set_is_what_the_docs_say(labelled):
@@ -154,3 +154,22 @@ def test_the_classifier_and_the_batch_pass_the_plane_on(tmp_path):
         assert not prediction.assessed and "not_axial_plane" in prediction.ood_reasons
     items = [i for i in run_batch([tmp_path / "cor"], classifier) if getattr(i, "prediction", None) is not None]
     assert len(items) == 2 and all(i.prediction.label == "not assessed" for i in items)
+
+
+def test_a_frame_filling_region_is_not_head_shaped_an_oval_is():
+    import cv2
+
+    gradient = np.tile(np.linspace(0, 255, 256).astype(np.uint8), (256, 1))
+    assert "not_head_shaped" in ood.measure(gradient).reasons()
+    oval = np.zeros((256, 256), np.uint8)
+    cv2.ellipse(oval, (128, 128), (100, 124), 0, 0, 360, 180, -1)  # a head touching the frame
+    assert ood.measure(oval).head_fill < ood.MAX_HEAD_FILL
+    assert "not_head_shaped" not in ood.measure(oval).reasons()
+
+
+def test_image_signals_alone_catch_every_photo_texture_noise_field_and_blank_but_head_like_ones(labelled):
+    """What the embedding distance is left to catch: things shaped like a head."""
+    left = {s.name for s in labelled if s.label == OUT and not _image_flagged(s)}
+    head_like = {"phantom.png", "retina.jpg (grey)", "693_J2KI.dcm [CT (head)]", "noise in a head-sized disk",
+                 "smooth noise in a disk", "MNI sagittal x=160"}
+    assert {n for n in left if not n.startswith("MNI coronal")} <= head_like

@@ -10,6 +10,8 @@ Only signals that can be measured and tested are used:
   figures and for what this signal cannot do: coronal slices are symmetric too);
 - ``embedding_outlier``: the model's embedding is far from the reference images', when the card
   carries ``ood_reference`` (a mean embedding, a metric and a distance threshold);
+- ``not_head_shaped``: the head region fills its bounding box like a rectangle (a photograph, a
+  texture or a gradient filling the frame), where a head is an oval (fills at most ~0.83 of it);
 - ``not_axial_plane``: the DICOM header's ImageOrientationPatient says coronal or sagittal (only
   for DICOM input; plain images carry no orientation);
 - ``invalid_model_output``: the model's embedding holds NaN or infinity (a damaged model file whose
@@ -39,6 +41,7 @@ MIN_HEAD_FRACTION = 0.04  # the head's box must cover at least this share of the
 # Mirror IoU of the head outline about its best axis. Calibrated by scripts/ood_eval.py (calib half):
 # axial slices of a real head (EPI) 0.94-0.96, rotated template slices >= 0.98; sagittal <= 0.87.
 MIN_OUTLINE_SYMMETRY = 0.90
+MAX_HEAD_FILL = 0.90  # head region / its bounding box; calibration half: brain <= 0.83, frame-filling >= 0.94
 SYMMETRY_SIZE = 128  # the outline is compared on an image scaled down to this many pixels (longest side)
 SYMMETRY_ANGLES = tuple(range(-30, 31, 3))  # candidate mirror axes, degrees from vertical
 
@@ -54,6 +57,7 @@ class ImageSignals:
     shape: tuple[int, int]
     outline_symmetry: float | None = None  # best mirror IoU of the head outline (None: no outline)
     plane: str | None = None  # the DICOM header's image plane, when known
+    head_fill: float | None = None  # share of the head region's bounding box it fills (None: no region)
 
     def reasons(self) -> tuple[str, ...]:
         found = []
@@ -63,8 +67,11 @@ class ImageSignals:
             found.append("colour_image")
         if "blank_image" not in found and not self._head_found():
             found.append("no_head_contour")
-        elif self.outline_symmetry is not None and self.outline_symmetry < MIN_OUTLINE_SYMMETRY:
-            found.append("asymmetric_outline")
+        else:
+            if self.head_fill is not None and self.head_fill > MAX_HEAD_FILL:
+                found.append("not_head_shaped")
+            if self.outline_symmetry is not None and self.outline_symmetry < MIN_OUTLINE_SYMMETRY:
+                found.append("asymmetric_outline")
         if self.plane in NOT_AXIAL_PLANES:
             found.append("not_axial_plane")
         return tuple(found)
@@ -92,14 +99,16 @@ def measure(
         chroma = 0.0
     if head_box is None:
         head_box = brain_bbox(arr)
+    symmetry, fill = outline_shape(grey)
     return ImageSignals(
         std=float(grey.std()),
         foreground_fraction=float((grey > FOREGROUND_LEVEL).mean()),
         chroma=chroma,
         head_box=head_box,
         shape=(int(grey.shape[0]), int(grey.shape[1])),
-        outline_symmetry=outline_symmetry(grey),
+        outline_symmetry=symmetry,
         plane=plane,
+        head_fill=fill,
     )
 
 
@@ -127,6 +136,12 @@ def outline_symmetry(grey: np.ndarray) -> float | None:
     1.0 for a perfectly symmetric outline (an axial or coronal slice of the symmetric template);
     real axial slices score about 0.95, sagittal slices below 0.9. None when there is no outline.
     """
+    return outline_shape(grey)[0]
+
+
+def outline_shape(grey: np.ndarray) -> tuple[float | None, float | None]:
+    """(``outline_symmetry``, the share of its bounding box the head region fills) of a grey image,
+    measured on a copy scaled down to ``SYMMETRY_SIZE``; (None, None) when there is no region."""
     rows, cols = grey.shape[:2]
     scale = min(1.0, SYMMETRY_SIZE / max(rows, cols, 1))
     small = grey if scale == 1.0 else cv2.resize(
@@ -134,7 +149,9 @@ def outline_symmetry(grey: np.ndarray) -> float | None:
         interpolation=cv2.INTER_AREA)
     mask = head_mask(small)
     if mask is None:
-        return None
+        return None, None
+    ys, xs = np.nonzero(mask)
+    fill = float(len(ys) / ((ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1)))
     moments = cv2.moments(mask, binaryImage=True)
     cx, cy = moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]
     inside = mask > 0
@@ -147,7 +164,7 @@ def outline_symmetry(grey: np.ndarray) -> float | None:
         mirrored = cv2.warpAffine(mask, matrix, (mask.shape[1], mask.shape[0]), flags=cv2.INTER_NEAREST) > 0
         union = np.count_nonzero(inside | mirrored)
         best = max(best, np.count_nonzero(inside & mirrored) / union if union else 0.0)
-    return float(best)
+    return float(best), fill
 
 
 def embedding_distance(embedding: np.ndarray, reference: Mapping[str, Any]) -> float | None:
