@@ -92,11 +92,12 @@ def compare(
 ) -> ParityReport:
     prob_diff = float(np.max(np.abs(probs - ref_probs)))
     pearsons, rels = [], []
+    overall = float(ref_cams.max() - ref_cams.min())
     for got, ref in zip(cams.reshape(-1, *cams.shape[2:]), ref_cams.reshape(-1, *ref_cams.shape[2:])):
         span = float(ref.max() - ref.min())
         diff = float(np.max(np.abs(got - ref)))
-        if span <= 1e-12:  # an all-zero map (no positive evidence for this class)
-            rels.append(0.0 if diff <= 1e-6 else np.inf)
+        if span <= 1e-9 * max(overall, 1e-30):  # a flat (all-zero) map: no evidence for this class
+            rels.append(diff / overall if overall > 0 else (0.0 if diff == 0 else np.inf))
             continue
         rels.append(diff / span)
         if np.std(got) > 0:

@@ -130,3 +130,19 @@ def test_unsupported_heads_are_refused_with_the_layer_named():
         head_steps(keras.Model(inputs, out), "c2")
     with pytest.raises(UnsupportedHeadError, match="no layer named"):
         head_steps(model, "nope")
+
+
+def test_parity_comparison_figures():
+    from export.parity import compare
+
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(3), size=2).astype(np.float32)
+    cams = rng.random((2, 3, 5, 5)).astype(np.float32)
+    cams[1, 2] = 0.0  # a class with no positive evidence
+    same = compare(probs, cams, probs, cams)
+    assert same.ok and same.prob_max_abs_diff == 0 and same.cam_min_pearson == pytest.approx(1.0)
+    assert same.cam_maps_compared == 5  # the flat map is compared by its difference only
+    noisy = cams + rng.normal(0, 0.05, cams.shape).astype(np.float32)
+    report = compare(probs + 2e-4, noisy, probs, cams)
+    assert not report.ok and report.prob_max_abs_diff == pytest.approx(2e-4, rel=1e-3)
+    assert report.cam_min_pearson < 0.999 and report.cam_max_rel_diff > 1e-3
