@@ -173,3 +173,21 @@ def test_image_signals_alone_catch_every_photo_texture_noise_field_and_blank_but
     head_like = {"phantom.png", "retina.jpg (grey)", "693_J2KI.dcm [CT (head)]", "noise in a head-sized disk",
                  "smooth noise in a disk", "MNI sagittal x=160"}
     assert {n for n in left if not n.startswith("MNI coronal")} <= head_like
+
+
+def test_a_90_megapixel_image_is_measured_quickly_and_the_same_way():
+    import time
+
+    big = np.zeros((9000, 10000), np.uint8)
+    big[1500:7500, 2500:7500] = 0
+    import cv2
+
+    cv2.ellipse(big, (5000, 4500), (2500, 3200), 0, 0, 360, 150, -1)
+    small = cv2.resize(big, (1000, 900), interpolation=cv2.INTER_AREA)
+    started = time.perf_counter()
+    signals = ood.measure(big)
+    assert time.perf_counter() - started < 3.0
+    reference = ood.measure(small)
+    assert signals.shape == (9000, 10000) and signals.reasons() == reference.reasons() == ()
+    assert abs(signals.foreground_fraction - reference.foreground_fraction) < 0.01
+    assert abs(signals.outline_symmetry - reference.outline_symmetry) < 0.02

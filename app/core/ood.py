@@ -42,6 +42,7 @@ MIN_HEAD_FRACTION = 0.04  # the head's box must cover at least this share of the
 # axial slices of a real head (EPI) 0.94-0.96, rotated template slices >= 0.98; sagittal <= 0.87.
 MIN_OUTLINE_SYMMETRY = 0.90
 MAX_HEAD_FILL = 0.90  # head region / its bounding box; calibration half: brain <= 0.83, frame-filling >= 0.94
+MEASURE_PIXELS = 1_000_000  # larger images are measured on a regular subsample
 SYMMETRY_SIZE = 128  # the outline is compared on an image scaled down to this many pixels (longest side)
 SYMMETRY_ANGLES = tuple(range(-30, 31, 3))  # candidate mirror axes, degrees from vertical
 
@@ -88,8 +89,12 @@ def measure(
     display: np.ndarray, head_box: tuple[int, int, int, int] | None = None, *, plane: str | None = None
 ) -> ImageSignals:
     """Signals of a uint8 grey or RGB display image. ``head_box`` is reused when already known;
-    ``plane`` is the scan's image plane from its DICOM header (``ScanMetadata.image_plane``)."""
-    arr = np.asarray(display)
+    ``plane`` is the scan's image plane from its DICOM header (``ScanMetadata.image_plane``).
+    Statistics of images over ``MEASURE_PIXELS`` are taken on every n-th pixel (a 90 MP image
+    would otherwise need 1 GB and seconds)."""
+    full = np.asarray(display)
+    step = max(1, int(np.ceil(np.sqrt(full.shape[0] * full.shape[1] / MEASURE_PIXELS))))
+    arr = full[::step, ::step]
     if arr.ndim == 3 and arr.shape[2] >= 3:
         rgb = arr[:, :, :3].astype(np.float32)
         grey = rgb.mean(axis=2)
@@ -98,14 +103,14 @@ def measure(
         grey = (arr[:, :, 0] if arr.ndim == 3 else arr).astype(np.float32)
         chroma = 0.0
     if head_box is None:
-        head_box = brain_bbox(arr)
+        head_box = brain_bbox(full)
     symmetry, fill = outline_shape(grey)
     return ImageSignals(
         std=float(grey.std()),
         foreground_fraction=float((grey > FOREGROUND_LEVEL).mean()),
         chroma=chroma,
         head_box=head_box,
-        shape=(int(grey.shape[0]), int(grey.shape[1])),
+        shape=(int(full.shape[0]), int(full.shape[1])),
         outline_symmetry=symmetry,
         plane=plane,
         head_fill=fill,
