@@ -133,21 +133,11 @@ def _dicom_slices(plane: str, indices: Iterable[int]) -> Iterator[tuple[str, np.
     """MNI slices written as DICOM files with the plane's ImageOrientationPatient, then loaded."""
     import tempfile
 
-    import pydicom
+    from tests.ood_fixtures import write_plane_series
 
-    orientation = {"axial": [1, 0, 0, 0, -1, 0], "coronal": [1, 0, 0, 0, 0, -1], "sagittal": [0, 1, 0, 0, 0, -1]}[plane]
-    slicer = {"axial": mri_data.axial_slice, "coronal": mri_data.coronal_slice, "sagittal": mri_data.sagittal_slice}[plane]
     indices = list(indices)
     with tempfile.TemporaryDirectory() as tmp:
-        placeholders = list(range(50, 50 + len(indices)))  # axial slices, replaced below
-        paths = mri_data.write_dicom_series(Path(tmp), placeholders, shuffle_files=False, window=None)
-        for path, index in zip(paths, indices):
-            ds = pydicom.dcmread(path)
-            stored = np.round(slicer(index) * 16).astype(np.uint16)
-            ds.Rows, ds.Columns = stored.shape
-            ds.PixelData = stored.tobytes()
-            ds.ImageOrientationPatient = orientation
-            ds.save_as(path)
+        for path, index in zip(write_plane_series(Path(tmp), plane, indices, window=None), indices):
             scan = load_scans(path)[0]
             yield f"DICOM {plane} {index}", scan.display, scan.metadata.image_plane
 

@@ -12,6 +12,7 @@ import pytest
 from app.core import ood
 from scripts import ood_eval
 from scripts.ood_eval import EDGE, IN, OUT
+from tests.ood_fixtures import write_plane_series
 
 
 @pytest.fixture(scope="module")
@@ -98,30 +99,11 @@ def test_full_guard_on_held_out_images_with_the_default_model(default_model_path
         assert ood_eval.rate(outcomes, group=group).value == 1.0, group
 
 
-def _dicom_plane_series(folder, plane: str, indices) -> list:
-    """MNI slices of ``plane`` written as DICOM with the matching ImageOrientationPatient."""
-    import pydicom
-
-    from tests import mri_data
-
-    orientation = {"axial": [1, 0, 0, 0, -1, 0], "coronal": [1, 0, 0, 0, 0, -1], "sagittal": [0, 1, 0, 0, 0, -1]}[plane]
-    slicer = {"axial": mri_data.axial_slice, "coronal": mri_data.coronal_slice, "sagittal": mri_data.sagittal_slice}[plane]
-    paths = mri_data.write_dicom_series(folder, list(range(50, 50 + len(indices))), shuffle_files=False)
-    for path, index in zip(paths, indices):
-        ds = pydicom.dcmread(path)
-        stored = np.round(slicer(index) * 16).astype(np.uint16)
-        ds.Rows, ds.Columns = stored.shape
-        ds.PixelData = stored.tobytes()
-        ds.ImageOrientationPatient = orientation
-        ds.save_as(path)
-    return paths
-
-
 @pytest.mark.parametrize("plane, flagged", [("axial", False), ("coronal", True), ("sagittal", True)])
 def test_dicom_orientation_flags_coronal_and_sagittal_series(tmp_path, plane, flagged):
     from app.core.loading import load_folder
 
-    _dicom_plane_series(tmp_path, plane, [70, 90, 110])
+    write_plane_series(tmp_path, plane, [70, 90, 110])
     scans = load_folder(tmp_path).scans
     assert {s.metadata.image_plane for s in scans} == {plane}
     for scan in scans:
@@ -148,7 +130,7 @@ def test_the_classifier_and_the_batch_pass_the_plane_on(tmp_path):
     from app.core.loading import load_folder
     from tests.model_fixtures import build_tiny_model
 
-    _dicom_plane_series(tmp_path / "cor", "coronal", [80, 100])
+    write_plane_series(tmp_path / "cor", "coronal", [80, 100])
     classifier = Classifier(build_tiny_model(tmp_path / "tiny.onnx"), device="cpu")
     for prediction in classifier.classify(load_folder(tmp_path / "cor").scans):
         assert not prediction.assessed and "not_axial_plane" in prediction.ood_reasons

@@ -327,3 +327,30 @@ def test_a_model_of_a_newer_onnx_format_is_refused_with_that_reason(tmp_path):
 
     with pytest.raises(ModelLoadError, match="newer ONNX format"):
         Classifier(path, device="cpu")
+
+
+def test_cli_reports_out_of_distribution_scans_as_not_assessed(default_model_path, tmp_path, capsys, mni_png):
+    """End to end on real files: a chest CT, a photograph, a head CT and a sagittal DICOM series
+    give "not assessed" with their reasons; the axial template slice is assessed."""
+    import shutil
+
+    import skimage
+
+    from tests.ood_fixtures import write_plane_series
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(mri_data.pydicom_file("CT_small.dcm"), folder / "chest_ct.dcm")
+    shutil.copy(mri_data.pydicom_file("693_J2KI.dcm"), folder / "head_ct.dcm")
+    shutil.copy(Path(skimage.__file__).parent / "data" / "coffee.png", folder / "coffee.png")
+    shutil.copy(mni_png, folder / "axial.png")
+    write_plane_series(folder / "sagittal", "sagittal", [60, 90])
+    code = cli.main([str(folder), "--model", str(default_model_path), "--csv", str(tmp_path / "r.csv"), "--quiet"])
+    capsys.readouterr()
+    assert code == cli.EXIT_OK
+    rows = {Path(r["path"]).name: r for r in csv.DictReader((tmp_path / "r.csv").open())}
+    assert rows["axial.png"]["predicted_class"] != "not assessed"
+    for name in ("chest_ct.dcm", "head_ct.dcm", "coffee.png", "IM0000.dcm", "IM0001.dcm"):
+        assert rows[name]["predicted_class"] == "not assessed", (name, rows[name])
+        assert "out_of_distribution" in rows[name]["flags"]
+    assert "not_axial_plane" in rows["IM0000.dcm"]["flags"]
