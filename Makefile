@@ -10,7 +10,7 @@ SYSTEM_PACKAGES := poppler-utils xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbc
 	libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 	libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0 desktop-file-utils
 
-.PHONY: run test venv model system-packages installer benchmark screenshots clean
+.PHONY: run test venv model model-int8 system-packages installer benchmark screenshots clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ $(MODEL): | $(STAMP)
 	$(PY) -m export default
 
 model: $(MODEL)
+
+model-int8: venv
+	$(PY) -m export default --quantize int8
 
 run: venv model
 	$(PY) -m app
