@@ -4,13 +4,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODEL := resources/models/brainlens-vgg16.onnx
+# ONNX Runtime's Linux builds send telemetry; BrainLens never talks to the network (app/core sets it too).
+export ORT_DISABLE_TELEMETRY := 1
 # System packages the tests use: pdftoppm/pdftotext (reports), Xvfb (real-window screenshots),
 # the X/EGL libraries Qt needs, dpkg-deb (installer).
 SYSTEM_PACKAGES := poppler-utils xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 \
 	libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
-	libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0 desktop-file-utils
+	libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0 desktop-file-utils \
+	strace
 
-.PHONY: run test venv model model-int8 system-packages installer benchmark screenshots clean
+.PHONY: run test venv model model-int8 system-packages installer benchmark fuzz screenshots clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +58,9 @@ installer: venv model
 
 benchmark: venv model
 	$(PY) -m benchmarks.throughput
+
+fuzz: venv
+	$(PY) scripts/fuzz.py --minutes 10
 
 screenshots: venv model
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) scripts/screenshots.py
