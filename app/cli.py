@@ -160,18 +160,20 @@ def _unit_float(text: str) -> float:
     return value
 
 
-def format_line(item: BatchItem, width: int = 44) -> str:
+def format_line(item: BatchItem, width: int = 44, display_name=lambda name: name) -> str:
+    """One table line; ``display_name`` maps a class to the card's display name ("No tumour")."""
     label = item.label if len(item.label) <= width else "…" + item.label[-(width - 1):]
     if item.prediction is None:
         return f"{label:<{width}}  ERROR  {item.error}"
     p = item.prediction
+    shown = display_name(p.predicted_class) if p.assessed else p.label
     p_tumour = format_probability(p.p_tumour) or "-"
     flags = ",".join(item_flags(item)) or "-"
-    return f"{label:<{width}}  {p.label:<12}  {format_probability(p.confidence):>6}  {p_tumour:>8}  {flags}"
+    return f"{label:<{width}}  {shown:<16}  {format_probability(p.confidence):>6}  {p_tumour:>9}  {flags}"
 
 
 def header_line(width: int = 44) -> str:
-    return f"{'scan':<{width}}  {'class':<12}  {'conf.':>6}  {'P(tumour)':>8}  flags"
+    return f"{'scan':<{width}}  {'class':<16}  {'conf.':>6}  {'P(tumour)':>9}  flags"
 
 
 def format_series(summary: SeriesSummary) -> str:
@@ -246,7 +248,7 @@ def _run(args, classifier: Classifier, sinks: list[ResultSink], out, err) -> int
             else:
                 failures.append((item.path, item.error or ""))
             if not args.quiet:
-                say(format_line(item))
+                say(format_line(item, display_name=classifier.card.display_name))
             item.scan = None  # the CLI keeps nothing per scan
     except KeyboardInterrupt:
         interrupted = True

@@ -180,3 +180,15 @@ def test_python_dash_m_app_classify_in_a_subprocess(tiny_model, bad_folder, tmp_
 def test_self_test_with_the_default_model(default_model_path, capsys):
     assert entry.main(["--self-test"]) == 0
     assert "self-test passed" in capsys.readouterr().out
+
+
+def test_table_uses_the_cards_display_names(capsys, tmp_path, good_folder):
+    from tests.model_fixtures import build_tiny_model, tiny_card
+
+    names = {"glioma": "Glioma", "meningioma": "Meningioma", "notumor": "No tumour", "pituitary": "Pituitary tumour"}
+    model = build_tiny_model(tmp_path / "named.onnx", card=tiny_card(display_names=names))
+    code, out, _ = run_cli(capsys, good_folder / "ax80.png", "--model", model, "--csv", tmp_path / "n.csv")
+    line = next(line for line in out.splitlines() if line.startswith("ax80.png"))
+    assert any(name in line for name in names.values())
+    with open(tmp_path / "n.csv", newline="") as fh:
+        assert next(csv.DictReader(fh))["predicted_class"] in names  # the CSV keeps the model's class names
