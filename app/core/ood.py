@@ -32,6 +32,21 @@ import numpy as np
 from app.core.crop import THRESHOLD, brain_bbox
 
 INVALID_OUTPUT = "invalid_model_output"
+# Plain words for each reason, shared by the CLI, the GUI and the reports.
+REASON_TEXT = {
+    "blank_image": "the image is (nearly) blank",
+    "colour_image": "the image is in colour, not a greyscale MRI",
+    "no_head_contour": "no head outline was found",
+    "asymmetric_outline": "the head outline is not left-right symmetric (it may be a sagittal slice)",
+    "not_head_shaped": "the image is not shaped like a head on a dark background",
+    "not_axial_plane": "the DICOM header says the slice is coronal or sagittal, not axial",
+    "embedding_outlier": "its image features are far from those of the reference brain MRI",
+    INVALID_OUTPUT: "the model produced invalid numbers (the model file may be damaged)",
+}
+
+
+def describe_reason(reason: str) -> str:
+    return REASON_TEXT.get(reason, reason.replace("_", " "))
 NOT_AXIAL_PLANES = ("coronal", "sagittal")
 BLANK_STD = 4.0  # grey levels (of 255): below this the image is flat
 FOREGROUND_LEVEL = 30  # grey level separating tissue from the dark background

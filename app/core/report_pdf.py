@@ -45,6 +45,7 @@ from app.core.report_layout import (
     source_name,
     utc_now,
 )
+from app.core.ood import describe_reason
 from app.core.report_numbers import format_percent
 
 __all__ = ["ModelInfo", "write_scan_report", "write_series_report", "write_batch_report",
@@ -58,16 +59,8 @@ FLAG_TEXT = {
 }
 
 
-OOD_REASON_TEXT = {
-    "blank_image": "the image is (nearly) blank",
-    "colour_image": "the image is in colour, not a greyscale MRI",
-    "no_head_contour": "no head outline was found",
-    "embedding_outlier": "its image features are far from those of the training images",
-}
-
-
 def ood_reason_text(reason: str) -> str:
-    return OOD_REASON_TEXT.get(reason, reason.replace("_", " "))
+    return describe_reason(reason)
 
 
 def flag_text(flag: str, model: ModelInfo) -> str:
