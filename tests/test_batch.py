@@ -185,3 +185,20 @@ def test_decode_workers_one_on_cpu_more_on_gpu(classifier):
 
     assert decode_workers(classifier) == 1
     assert decode_workers(SimpleNamespace(providers=["CUDAExecutionProvider", "CPUExecutionProvider"])) >= 1
+
+
+def test_a_model_failure_marks_that_batch_and_the_run_goes_on(tiny_model, mixed_folder):
+    clf = Classifier(tiny_model, device="cpu")
+    real, calls = clf.run, {"n": 0}
+
+    def flaky(prepared):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("out of memory")
+        return real(prepared)
+
+    clf.run = flaky
+    scans = [i for i in run_batch([mixed_folder], clf, batch_size=4) if isinstance(i, BatchItem)]
+    failed = [i for i in scans if i.status == "error" and "model failed" in (i.error or "")]
+    assert len(failed) == 4 and all(i.prediction is None for i in failed)
+    assert sum(i.ok for i in scans) == 32 - 4
