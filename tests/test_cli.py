@@ -192,3 +192,19 @@ def test_table_uses_the_cards_display_names(capsys, tmp_path, good_folder):
     assert any(name in line for name in names.values())
     with open(tmp_path / "n.csv", newline="") as fh:
         assert next(csv.DictReader(fh))["predicted_class"] in names  # the CSV keeps the model's class names
+
+
+def test_gpu_request_on_this_machine_in_a_subprocess_shows_no_runtime_error(tiny_model, good_folder):
+    """No monkeypatching: the real detection decides (on a machine without CUDA, one clear line)."""
+    from app.core.providers import cuda_device_count
+
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "classify", str(good_folder / "ax60.png"), "--model", str(tiny_model),
+         "--device", "gpu"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "[E:onnxruntime" not in done.stderr and "\x1b[" not in done.stderr
+    if cuda_device_count() == 0:
+        assert done.stderr.count("No usable GPU was found") == 1 and "on CPU" in done.stdout
