@@ -59,13 +59,12 @@ def row_from_item(item: Any, display_names: dict[str, str] | None = None,
     ok = getattr(item, "status", "ok") == "ok" and prediction is not None
     if ok:
         assessed = bool(getattr(prediction, "assessed", True))
-        class_name = names.get(prediction.predicted_class, prediction.predicted_class)
-        if not assessed:
-            class_name = f"Not assessed ({class_name})"
+        class_name = names.get(prediction.predicted_class, prediction.predicted_class) if assessed else "Not assessed"
         flags = ", ".join(f.replace("_", " ") for f in shown_flags(prediction, threshold))
         return BatchRow(Path(item.path), getattr(item, "label", Path(item.path).name), ", ".join(position),
-                        frame, slice_index, True, class_name, float(prediction.confidence),
-                        getattr(prediction, "p_tumour", None), flags, "")
+                        frame, slice_index, True, class_name,
+                        float(prediction.confidence) if assessed else None,
+                        getattr(prediction, "p_tumour", None) if assessed else None, flags, "")
     error = getattr(item, "error", None) or "could not be classified"
     return BatchRow(Path(item.path), getattr(item, "label", Path(item.path).name), ", ".join(position),
                     frame, slice_index, False, "Error", None, None, "", str(error))

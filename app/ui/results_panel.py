@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.ood import describe_reason
+
 FLAG_TEXT = {
     "low_confidence": "Low confidence: the model is unsure between classes. Interpret with care.",
     "out_of_distribution": (
@@ -153,9 +155,11 @@ class ResultsPanel(QWidget):
         self.class_combo.setEnabled(False)
 
     def show_prediction(self, prediction: Any, display_names: dict[str, str], threshold: float | None) -> None:
+        if not getattr(prediction, "assessed", True):
+            self._show_not_assessed(prediction)
+            return
         name = display_names.get(prediction.predicted_class, prediction.predicted_class)
-        assessed = bool(getattr(prediction, "assessed", True))
-        self.title.setText(name if assessed else f"Not assessed ({name})")
+        self.title.setText(name)
         self.subtitle.setText(f"Confidence {percent(prediction.confidence)}")
         self.subtitle.setVisible(True)
         p_tumour = getattr(prediction, "p_tumour", None)
@@ -170,6 +174,13 @@ class ResultsPanel(QWidget):
             bar.setProperty("predicted", index == prediction.predicted_index)
             bar.style().unpolish(bar)
             bar.style().polish(bar)
+        self.class_combo.setEnabled(True)
+
+    def _show_not_assessed(self, prediction: Any) -> None:
+        """Out of distribution: no class, confidence or probabilities, only why (the map stays viewable)."""
+        reasons = [describe_reason(r) for r in getattr(prediction, "ood_reasons", ())]
+        detail = "This does not look like an axial brain MRI slice"
+        self.show_message("Not assessed", detail + (":\n• " + "\n• ".join(reasons) if reasons else "."))
         self.class_combo.setEnabled(True)
 
 

@@ -139,7 +139,12 @@ class ScanDisplay(QObject):
         if prediction is not None and classifier is not None:
             card = classifier.card
             shown = prediction.predicted_index if class_index is None else class_index
-            which = "predicted" if shown == prediction.predicted_index else percent(prediction.probabilities[shown])
+            if not getattr(prediction, "assessed", True):
+                which = "scan not assessed"
+            elif shown == prediction.predicted_index:
+                which = "predicted"
+            else:
+                which = percent(prediction.probabilities[shown])
             overlay_pane.set_corner_text("top_left", f"Grad-CAM: {card.display_name(card.class_names[shown])} ({which})")
             self.results.show_prediction(prediction, card.display_names, threshold)
         elif classifier is not None:
