@@ -3,6 +3,7 @@
     brainlens                      the GUI
     brainlens PATH                 the GUI, opening PATH
     brainlens classify PATH...     batch classification in the terminal (see ``app.cli``)
+    brainlens audit verify [LOG]   check the audit log's hash chain
     brainlens --self-test          load the model, classify the bundled sample, exit 0 if all is well
     brainlens --version
 ``python -m app`` is the same.
@@ -15,6 +16,7 @@ import sys
 USAGE = (
     "usage: brainlens [PATH]                 open the BrainLens window\n"
     "       brainlens classify PATH... [...]  classify files/folders in the terminal (classify -h)\n"
+    "       brainlens audit verify [LOG]      check the hash chain of the audit log (audit path: where it is)\n"
     "       brainlens --self-test [--model FILE]\n"
     "       brainlens --version"
 )
@@ -27,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
         from app import cli
 
         return cli.main(argv[1:])
+    if first == "audit":
+        from app.core.audit import main as audit_main
+
+        return audit_main(argv[1:])
     if first in ("--version", "-V"):
         from app.cli import version
 

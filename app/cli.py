@@ -142,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--colormap", default="inferno", choices=("inferno", "magma", "viridis", "plasma", "turbo", "jet"),
                         help="heatmap colour map (default: inferno)")
     parser.add_argument("--opacity", type=_unit_float, default=0.4, help="heatmap opacity 0..1 (default 0.4)")
+    parser.add_argument("--report", type=Path, metavar="FILE.pdf",
+                        help="write a PDF report of the run (summary, flagged scans, failures, every scan)")
+    parser.add_argument("--anonymise", "--anonymize", action="store_true",
+                        help="remove patient identifiers (and file names) from the PDF report")
+    parser.add_argument("--no-audit", dest="audit", action="store_false",
+                        help="do not append this run to the audit log (default: every classification is logged)")
     parser.add_argument("--quiet", action="store_true", help="print only the summary and the errors")
     return parser
 
@@ -166,10 +172,13 @@ def format_line(item: BatchItem, width: int = 44, display_name=lambda name: name
     if item.prediction is None:
         return f"{label:<{width}}  ERROR  {item.error}"
     p = item.prediction
-    shown = display_name(p.predicted_class) if p.assessed else p.label
+    if not p.assessed:  # out of distribution: no class figures, only why
+        flags = ",".join(item_flags(item)) or "-"
+        return f"{label:<{width}}  {p.label:<16}  {'-':>6}  {'-':>9}  {flags}"
     p_tumour = format_probability(p.p_tumour) or "-"
     flags = ",".join(item_flags(item)) or "-"
-    return f"{label:<{width}}  {shown:<16}  {format_probability(p.confidence):>6}  {p_tumour:>9}  {flags}"
+    return (f"{label:<{width}}  {display_name(p.predicted_class):<16}  {format_probability(p.confidence):>6}  "
+            f"{p_tumour:>9}  {flags}")
 
 
 def header_line(width: int = 44) -> str:
@@ -204,10 +213,29 @@ def classify(args: argparse.Namespace, *, out=None, err=None, classifier: Classi
             sinks.append(_Json(args.json, classifier))
         if args.heatmaps:
             sinks.append(HeatmapWriter(args.heatmaps, args.colormap, args.opacity))
+        if args.report:
+            sinks.append(_report_sink(args.report, classifier, anonymise=args.anonymise))
+        if args.audit:
+            from app.core.audit import AuditSink
+            from app.core.report_layout import ModelInfo
+
+            sinks.append(AuditSink(ModelInfo.from_classifier(classifier), action="cli_classify"))
     except OSError as exc:
         print(f"brainlens: cannot write {exc.filename}: {exc.strerror}", file=err)
         return EXIT_USAGE
     return _run(args, classifier, sinks, out, err)
+
+
+def _report_sink(path: Path, classifier: Classifier, *, anonymise: bool) -> ResultSink:
+    """The batch PDF; its folder is checked now so a typo fails before the run, not after it."""
+    from app.core.report_batch import PdfReportSink
+    from app.core.report_layout import ModelInfo
+
+    if path.suffix.lower() != ".pdf":
+        raise OSError(0, "the report file name must end in .pdf", str(path))
+    if not path.parent.resolve().is_dir():
+        raise OSError(2, "no such folder", str(path.parent))
+    return PdfReportSink(path, ModelInfo.from_classifier(classifier), anonymise=anonymise)
 
 
 def _run(args, classifier: Classifier, sinks: list[ResultSink], out, err) -> int:

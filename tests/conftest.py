@@ -14,6 +14,18 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = REPO / "resources" / "models" / "brainlens-vgg16.onnx"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_user_data_dir(tmp_path_factory):
+    """Audit logs and other user data go to a temporary folder, never the tester's own (subprocesses too)."""
+    previous = os.environ.get("BRAINLENS_DATA_DIR")
+    os.environ["BRAINLENS_DATA_DIR"] = str(tmp_path_factory.mktemp("user_data"))
+    yield
+    if previous is None:
+        os.environ.pop("BRAINLENS_DATA_DIR", None)
+    else:
+        os.environ["BRAINLENS_DATA_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def mni_series_dir(tmp_path_factory) -> Path:
     """A 20-slice axial T1 DICOM series of a real (template) brain, files in shuffled order."""

@@ -125,11 +125,11 @@ class BatchReport:
 
     def _add_series(self, item: Any) -> None:
         top_index = getattr(item, "top_slice_index", None)
-        top_label = getattr(item, "top_slice_label", None) or (
-            f"slice {top_index + 1}" if isinstance(top_index, int) else None)
+        slice_words = f"slice {top_index + 1}" if isinstance(top_index, int) else None
+        top_label = getattr(item, "top_slice_label", None) or slice_words
         name = getattr(item, "label", None) or Path(getattr(item, "path", "")).name
-        if self.anonymise:
-            name = f"series {len(self.series) + 1}"
+        if self.anonymise:  # labels carry file and folder names, which often carry patient names
+            name, top_label = f"series {len(self.series) + 1}", slice_words
         self.series.append(_SeriesRow(
             name, getattr(item, "slice_count", None),
             getattr(item, "majority_class", None), top_label,
