@@ -161,6 +161,7 @@ class BatchPanel(QWidget):
     row_activated = Signal(object)
     cancel_requested = Signal()
     export_requested = Signal()
+    report_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -197,11 +198,16 @@ class BatchPanel(QWidget):
         self.export_button = QPushButton("Export CSV…")
         self.export_button.clicked.connect(self.export_requested)
         self.export_button.setEnabled(False)
+        self.report_button = QPushButton("Export PDF…")
+        self.report_button.setToolTip("The batch report: a summary and every scan with its thumbnail")
+        self.report_button.clicked.connect(self.report_requested)
+        self.report_button.setEnabled(False)
         bar = QHBoxLayout()
         bar.addWidget(self.status, 1)
         bar.addWidget(self.progress)
         bar.addWidget(self.cancel_button)
         bar.addWidget(self.export_button)
+        bar.addWidget(self.report_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 6)
         layout.addLayout(bar)
@@ -215,6 +221,7 @@ class BatchPanel(QWidget):
         self.cancel_button.setEnabled(True)
         self.cancel_button.show()
         self.export_button.setEnabled(False)
+        self.report_button.setEnabled(False)
 
     def set_progress(self, done: int, total: int | None, message: str = "") -> None:
         if total:
@@ -228,6 +235,7 @@ class BatchPanel(QWidget):
         self.progress.hide()
         self.cancel_button.setEnabled(False)
         self.export_button.setEnabled(self.model.rowCount() > 0)
+        self.report_button.setEnabled(self.model.rowCount() > 0)
 
     def _clicked(self, index: QModelIndex) -> None:
         source = self.proxy.mapToSource(index)

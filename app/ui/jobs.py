@@ -91,29 +91,58 @@ class SliceQueue:
             return len(self._left)
 
 
-def classify_scans(classifier: Any, scans: Sequence[Any], queue: SliceQueue, batch_size: int = 8) -> Iterator[tuple[int, Any]]:
-    """(index, Prediction) for every scan; the first batch is one scan, for a fast first result."""
+def classify_scans(classifier: Any, scans: Sequence[Any], queue: SliceQueue, batch_size: int = 8,
+                   audit: Any = None, model_info: Any = None) -> Iterator[tuple[int, Any]]:
+    """(index, Prediction) for every scan; the first batch is one scan, for a fast first result.
+
+    ``audit`` (an ``AuditTrail``) records each group of classifications, here on the worker thread."""
     size = 1
     while len(queue):
         indices = queue.take(size)
         predictions = classifier.classify([scans[i] for i in indices])
         yield from zip(indices, predictions)
+        if audit is not None:
+            audit.classified([(getattr(scans[i], "file_sha256", None), p) for i, p in zip(indices, predictions)],
+                             "view_classify", model_info)
         size = batch_size
 
 
-def batch_job(paths: Sequence[Path], classifier: Any, cancel: Any) -> Iterator[Any]:
-    """``run_batch`` with its progress reports interleaved in the yielded stream (same thread)."""
+AUDIT_GROUP = 32  # batch classifications appended to the audit log per write (one fsync each)
+
+
+def batch_job(paths: Sequence[Path], classifier: Any, cancel: Any, audit: Any = None,
+              model_info: Any = None) -> Iterator[Any]:
+    """``run_batch`` with its progress reports interleaved in the yielded stream (same thread).
+
+    The table keeps results, not pixels (thousands of scans must not stay in memory): each item's
+    scan is replaced by a small JPEG thumbnail (``thumbnail_jpeg``, a few kB) for the batch PDF.
+    ``audit`` records the classifications in groups of ``AUDIT_GROUP``, on this worker thread."""
+    from app.ui.report_jobs import thumbnail_jpeg
     from app.core.batch import run_batch
 
     progress: deque[Any] = deque()
-    # keep_scans=False: the table keeps results, not pixels (200 scans must not stay in memory).
-    for item in run_batch([Path(p) for p in paths], classifier, recursive=True, cancel=cancel,
-                          on_progress=progress.append, keep_scans=False):
+    pending: list[tuple[str | None, Any]] = []
+    try:
+        for item in run_batch([Path(p) for p in paths], classifier, recursive=True, cancel=cancel,
+                              on_progress=progress.append, keep_scans=True):
+            scan = getattr(item, "scan", None)
+            if scan is not None:
+                item.thumbnail_jpeg = thumbnail_jpeg(scan.display)
+                item.scan = None
+            prediction = getattr(item, "prediction", None)
+            if audit is not None and prediction is not None and getattr(item, "kind", "scan") == "scan":
+                pending.append((getattr(item, "image_sha256", None), prediction))
+                if len(pending) >= AUDIT_GROUP:
+                    audit.classified(pending, "batch_classify", model_info)
+                    pending = []
+            while progress:
+                yield progress.popleft()
+            yield item
         while progress:
             yield progress.popleft()
-        yield item
-    while progress:
-        yield progress.popleft()
+    finally:  # a cancelled batch still records what it classified
+        if audit is not None and pending:
+            audit.classified(pending, "batch_classify", model_info)
 
 
 def tumour_summary(predictions: dict[int, Any]) -> tuple[int, float] | None:

@@ -29,7 +29,9 @@ from app.core.model_card import DISCLAIMER
 from app.core.progress import CancelToken, Progress
 from app.ui import jobs
 from app.ui.about import AboutModelDialog
+from app.ui.audit_trail import AuditTrail
 from app.ui.batch_panel import BatchPanel, row_from_item, row_from_summary
+from app.ui.export_actions import ReportExporter
 from app.ui.metadata_panel import MetadataPanel
 from app.ui.results_panel import ResultsPanel
 from app.ui.settings import SettingsDialog, UiSettings, load_settings, save_settings
@@ -74,6 +76,9 @@ class MainWindow(QMainWindow):
         self.settings: UiSettings = load_settings(self.store)
         self.model_path = model_path
         self.classifier: Any = None
+        self.model_info: Any = None  # app.core.report_layout.ModelInfo of the classifier (reports, audit)
+        self.audit = AuditTrail(parent=self)
+        self.audit.failed.connect(lambda message: self.statusBar().showMessage(message, 30000))
         self._load_worker: GeneratorWorker | None = None
         self._classify_worker: GeneratorWorker | None = None
         self._slice_queue: jobs.SliceQueue | None = None
@@ -86,9 +91,10 @@ class MainWindow(QMainWindow):
 
         self.setWindowTitle("BrainLens")
         self.setAcceptDrops(True)
-        self.resize(1440, 900)
         self._build_widgets()
+        self.exporter = ReportExporter(self)
         self._build_menus()
+        self._fit_to_screen(1440, 900)
         self.results.heatmap.set_colormaps(list(gradcam.COLORMAPS), self.settings.colormap)
         self.results.heatmap.set_opacity(self.settings.opacity)
         self.metadata.hide_identifiers.setChecked(self.settings.hide_identifiers)
@@ -107,24 +113,21 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.page)
         self.results = ResultsPanel()
         self.metadata = MetadataPanel()
-        self.metadata.setMinimumWidth(300)
         self.view = ScanDisplay(self.page, self.results, self.metadata,
                                 lambda: (self.classifier, self.settings.low_confidence_threshold), self)
         self.view.slice_shown.connect(self._slice_shown)
-        scroll = QScrollArea()
-        scroll.setWidget(self.results)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(300)
-        self.results_dock = self._dock("Result", "resultsDock", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.results_dock = self._dock("Result", "resultsDock", self._scrolling(self.results, 280),
+                                       Qt.DockWidgetArea.RightDockWidgetArea)
 
         self.metadata.hide_identifiers_changed.connect(self._identifiers_toggled)
-        self.metadata_dock = self._dock("Scan information", "metadataDock", self.metadata,
+        self.metadata_dock = self._dock("Scan information", "metadataDock", self._scrolling(self.metadata, 240),
                                         Qt.DockWidgetArea.LeftDockWidgetArea)
         self.metadata_dock.visibilityChanged.connect(self._metadata_visibility)
 
         self.batch = BatchPanel()
         self.batch.cancel_requested.connect(self.cancel_batch)
         self.batch.export_requested.connect(self.export_batch_csv)
+        self.batch.report_requested.connect(lambda: self.exporter.export_batch_report())
         self.batch.row_activated.connect(self._batch_row_activated)
         self.batch_dock = self._dock("Batch results", "batchDock", self.batch, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.batch_dock.hide()
@@ -137,6 +140,25 @@ class MainWindow(QMainWindow):
         self.notice.setToolTip(DISCLAIMER)
         status.addPermanentWidget(self.model_label)
         status.addPermanentWidget(self.notice)
+
+    @staticmethod
+    def _scrolling(widget: QWidget, min_width: int) -> QScrollArea:
+        """A side panel that scrolls when the window is short (a 1280×800 screen) instead of clipping."""
+        scroll = QScrollArea()
+        scroll.setWidget(widget)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(min_width)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        return scroll
+
+    def _fit_to_screen(self, width: int, height: int) -> None:
+        """The preferred size, shrunk to the screen's free area (task bars left out)."""
+        screen = self.screen()
+        if screen is not None:
+            free = screen.availableGeometry()
+            width, height = min(width, free.width()), min(height, free.height())
+        self.resize(width, height)
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -161,7 +183,18 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open recent")
         file_menu.addSeparator()
         self._action(file_menu, "Load model…", self.open_model_dialog)
+        self.report_action = self._action(file_menu, "Export report…", self.exporter.export_report, "Ctrl+E")
+        self.report_action.setToolTip("A PDF of the scan, the series or (when the batch table shows) the batch")
+        self.batch_report_action = self._action(file_menu, "Export batch report (PDF)…",
+                                                self.exporter.export_batch_report)
         self.export_action = self._action(file_menu, "Export batch results as CSV…", self.export_batch_csv)
+        self.dicom_heatmap_action = self._action(file_menu, "Save heatmap as DICOM…", self.exporter.save_heatmap_dicom)
+        self.dicom_report_action = self._action(file_menu, "Save report as DICOM (Encapsulated PDF)…",
+                                                self.exporter.save_report_dicom)
+        file_menu.aboutToShow.connect(self._update_export_actions)
+        for signal in (self.scan_shown, self.prediction_shown, self.batch_finished, self.view.slice_shown):
+            signal.connect(self._update_export_actions)
+        self._update_export_actions()
         file_menu.addSeparator()
         self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
 
@@ -183,17 +216,28 @@ class MainWindow(QMainWindow):
         self.about_model_action = self._action(help_menu, "About the model…", self.show_about_model)
         self._action(help_menu, "About BrainLens…", self._about_app)
 
+    def _update_export_actions(self, *_args: Any) -> None:
+        dicom = self.exporter.can_save_dicom()
+        self.dicom_heatmap_action.setEnabled(dicom)
+        self.dicom_report_action.setEnabled(dicom)
+        self.batch_report_action.setEnabled(bool(self.batch.model.items) and self._batch_worker is None)
+
     # --- model -----------------------------------------------------------------------------------
     def reload_model(self) -> None:
         self._set_model_label("Loading model…")
         self.classifier = None
+        self.model_info = None
         self._model_worker = start_worker(
             jobs.load_model, self.model_path, self.settings.device,
             on_yield=self._model_loaded, on_error=self._model_failed, name="load_model",
         )
 
     def _model_loaded(self, classifier: Any) -> None:
+        from app.core.report_layout import ModelInfo
+
         self.classifier = classifier
+        self.model_info = ModelInfo.from_classifier(classifier)
+        self.audit.model_info = self.model_info
         card = classifier.card
         self._set_model_label(f"Model: {card.name} {card.version} · {classifier.device}")
         note = getattr(classifier, "device_note", None)
@@ -323,7 +367,8 @@ class MainWindow(QMainWindow):
         self._slice_queue = queue
         self.results.show_message("Classifying…")
         scans, classifier = list(view.scans), self.classifier
-        worker = GeneratorWorker(jobs.classify_scans, classifier, scans, queue, name="classify")
+        worker = GeneratorWorker(jobs.classify_scans, classifier, scans, queue, audit=self.audit,
+                                 model_info=self.model_info, name="classify")
         worker.signals.yielded.connect(lambda pair, w=worker: self._prediction_ready(w, pair))
         worker.signals.errored.connect(lambda e: self._show_error("The scan could not be classified", e))
         self._classify_worker = worker.start()
@@ -353,7 +398,8 @@ class MainWindow(QMainWindow):
         self.batch_dock.show()
         self.batch.start(f"Classifying {', '.join(p.name for p in paths)}…")
         token = CancelToken()
-        worker = GeneratorWorker(jobs.batch_job, paths, self.classifier, token, cancel=token, name="batch")
+        worker = GeneratorWorker(jobs.batch_job, paths, self.classifier, token, self.audit, self.model_info,
+                                 cancel=token, name="batch")
         worker.signals.yielded.connect(lambda value, w=worker: self._batch_value(w, value))
         worker.signals.errored.connect(lambda e: self._show_error("The batch stopped", e))
         worker.signals.finished.connect(lambda w=worker: self._batch_done(w))
@@ -447,14 +493,15 @@ class MainWindow(QMainWindow):
                           "<b>BrainLens</b><br>Brain MRI classification with Grad-CAM, on your own machine."
                           f"<p>{DISCLAIMER}</p>")
 
-    def _show_error(self, title: str, error: BaseException) -> None:
+    def _show_error(self, title: str, error: BaseException, *, in_panel: bool = True) -> None:
+        """Dialog + status bar; ``in_panel`` also replaces the hint or result panel (not for exports)."""
         if not isinstance(error, BrainLensError):
             log.error("%s", title, exc_info=(type(error), error, error.__traceback__))
         message = user_message(error)
         self.statusBar().showMessage(f"{title}: {message}", 15000)
-        if not self.view.scans:
+        if in_panel and not self.view.scans:
             self.page.show_hint(message)
-        else:
+        elif in_panel:
             self.results.show_message(title, message)
         QMessageBox.warning(self, title, message)
 

@@ -39,6 +39,7 @@ class ScanDisplay(QObject):
         self.window: tuple[float, float] | None = None  # user's window; None = the file's (what the model saw)
         self._drag_start: tuple[float, float] | None = None
         self._heatmaps: dict[tuple[int, int | None], np.ndarray] = {}
+        self.shown_overlay: np.ndarray | None = None  # the Grad-CAM overlay on screen (for exports)
         page.slice_bar.slice_changed.connect(self.show_slice)
         page.slice_bar.jump_requested.connect(self.jump_to_summary)
         page.preset_chosen.connect(self._preset_chosen)
@@ -74,6 +75,12 @@ class ScanDisplay(QObject):
 
     def current_scan(self) -> Any | None:
         return self.scans[self.index] if self.scans else None
+
+    def colormap(self) -> str:
+        return self.results.heatmap.colormap.currentText() or gradcam.DEFAULT_COLORMAP
+
+    def opacity(self) -> float:
+        return self.results.heatmap.opacity.value() / 100.0
 
     def show_slice(self, index: int) -> None:
         if not self.scans:
@@ -129,8 +136,8 @@ class ScanDisplay(QObject):
         if prediction is not None:
             heatmap = self._heatmap(self.index, class_index)
             heat = heatmap if heatmap.shape == base.shape[:2] else gradcam.upsample_cam(heatmap, base.shape[:2])
-            overlay = gradcam.overlay(base, heat, self.results.heatmap.opacity.value() / 100.0,
-                                      self.results.heatmap.colormap.currentText() or gradcam.DEFAULT_COLORMAP)
+            overlay = gradcam.overlay(base, heat, self.opacity(), self.colormap())
+        self.shown_overlay = overlay
         self.viewer.set_images(base, overlay)
         scan_pane, overlay_pane = self.viewer.panes()
         scan_pane.set_corner_text("top_left", scan.label)
