@@ -7,7 +7,9 @@ Run under a virtual X server (a real window, real fonts)::
 It writes a 20-slice DICOM series of the MNI template (tests.mri_data) and a small batch folder
 into a temporary directory, opens them with the default model (``--model`` to choose another;
 without any model it uses the tiny test model and says so), and saves PNGs into docs/screenshots/:
-01-empty, 02-series, 03-class-map, 04-batch, 05-about-model, 06-settings. It also prints the time
+01-empty, 02-series, 03-class-map, 04-batch, 05-about-model, 06-settings, 07-1280x800 (the series
+on a laptop-sized window, scan information shown, to check nothing is clipped), 08-1280x800-batch
+(the same with the batch table open). It also prints the time
 from opening to the first result shown, for a JPG and for the series.
 """
 
@@ -26,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 OUT = REPO / "docs" / "screenshots"
 SIZE = (1480, 920)
+SMALL = (1280, 800)
 
 
 def wait_until(app, predicate: Callable[[], bool], timeout_s: float = 60.0) -> None:
@@ -153,6 +156,20 @@ def main(argv: list[str] | None = None) -> int:
         wait_until(app, lambda: settings.isVisible())
         save(settings, "06-settings")
         settings.reject()
+
+        window.batch_dock.hide()
+        window.metadata_dock.show()
+        window.open_paths([series])
+        wait_until(app, lambda: len(window.view.scans) == 20 and len(window.view.predictions) == 20)
+        window.resize(*SMALL)
+        wait_until(app, lambda: (window.width(), window.height()) == SMALL)
+        window.view.reset_view()
+        wait_until(app, lambda: True)
+        save(window, "07-1280x800")
+        window.batch_dock.show()
+        window.resizeDocks([window.batch_dock], [260], Qt.Orientation.Vertical)
+        wait_until(app, lambda: True)
+        save(window, "08-1280x800-batch")
 
         window.close()
         shutil.rmtree(folder, ignore_errors=True)
