@@ -76,6 +76,8 @@ def shown_class(win) -> str:
 @needs_poppler
 def test_scan_report_from_the_viewer(qtbot, window, mni_jpg, tmp_path, private_audit_dir):
     open_and_classify(qtbot, window, mni_jpg)
+    window._update_export_actions()
+    assert window.report_action.text() == "Export scan report…"
     target = tmp_path / "scan report.pdf"
     asked = export(qtbot, window, window.report_action.trigger, target)
     assert asked[0][0] == "Export scan report" and asked[0][1].endswith("axial_z80-report.pdf")
@@ -139,6 +141,7 @@ def test_batch_report_with_thumbnails(qtbot, window, tmp_path, private_audit_dir
     ok = [i for i in items if i.status == "ok"]
     assert all(i.scan is None and 0 < len(i.thumbnail_jpeg) < 20_000 for i in ok)  # no pixels kept
     assert window.batch.report_button.isEnabled() and window.batch_report_action.isEnabled()
+    assert window.report_action.text() == "Export batch report…"
     target = tmp_path / "batch.pdf"
     export(qtbot, window, window.report_action.trigger, target)  # Ctrl+E: the batch table is showing
     text = pdf_text(target)
@@ -255,3 +258,26 @@ def test_window_fits_a_1280x800_screen(qtbot, window, mni_series_dir):
     qtbot.waitUntil(lambda: window.height() <= 760, timeout=5000)
     dock = window.results_dock
     assert dock.geometry().bottom() <= window.height() and dock.geometry().right() <= window.width()
+
+
+@needs_poppler
+def test_scan_report_with_the_default_model(qtbot, default_model_path, settings_store, dialogs, tmp_path,
+                                            private_audit_dir):
+    """The real VGG16 model: the class it shows is the class the report prints."""
+    from app.core.audit import verify_audit_log
+    from app.ui.main_window import MainWindow
+
+    win = MainWindow(settings_store=settings_store, model_path=default_model_path, load_model=False)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.model_ready, timeout=120000):
+        win.reload_model()
+    win.show()
+    files = mri_data.write_dicom_series(tmp_path / "one", [80])
+    open_and_classify(qtbot, win, files[0])
+    target = tmp_path / "vgg16-report.pdf"
+    export(qtbot, win, win.report_action.trigger, target, anonymise=True)
+    text = pdf_text(target)
+    assert shown_class(win) in text and "Doe" not in text
+    assert "BrainLens VGG16" in text or win.model_info.name in text
+    check = verify_audit_log(private_audit_dir / "audit.jsonl")
+    assert check.ok and check.n_records == 2

@@ -91,6 +91,12 @@ class ReportExporter(QObject):
         scan = view.current_scan()
         return scan is not None and view.index in view.predictions and is_dicom(scan)
 
+    def report_kind(self) -> str:
+        """What Ctrl+E exports now: "batch", "series" or "scan"."""
+        if self.batch_showing():
+            return "batch"
+        return "series" if len(self.window.view.scans) > 1 else "scan"
+
     def _anonymise_default(self) -> bool:
         return self.window.metadata.hide_identifiers.isChecked()
 
@@ -109,8 +115,9 @@ class ReportExporter(QObject):
         if len(view.scans) > 1 and len(view.predictions) < len(view.scans):
             raise BrainLensError(f"The series is still being classified ({len(view.predictions)} of "
                                  f"{len(view.scans)} slices): export when every slice has a result.")
-        return list(view.scans), [view.predictions[i] for i in range(len(view.scans))] \
-            if len(view.scans) > 1 else [view.predictions[view.index]]
+        if len(view.scans) == 1:
+            return list(view.scans), [view.predictions[view.index]]
+        return list(view.scans), [view.predictions[i] for i in range(len(view.scans))]
 
     # --- actions ---------------------------------------------------------------------------------
     def export_report(self) -> None:

@@ -188,7 +188,8 @@ class MainWindow(QMainWindow):
         self.batch_report_action = self._action(file_menu, "Export batch report (PDF)…",
                                                 self.exporter.export_batch_report)
         self.export_action = self._action(file_menu, "Export batch results as CSV…", self.export_batch_csv)
-        self.dicom_heatmap_action = self._action(file_menu, "Save heatmap as DICOM…", self.exporter.save_heatmap_dicom)
+        self.dicom_heatmap_action = self._action(file_menu, "Save heatmap as DICOM…",
+                                                 self.exporter.save_heatmap_dicom)
         self.dicom_report_action = self._action(file_menu, "Save report as DICOM (Encapsulated PDF)…",
                                                 self.exporter.save_report_dicom)
         file_menu.aboutToShow.connect(self._update_export_actions)
@@ -217,6 +218,7 @@ class MainWindow(QMainWindow):
         self._action(help_menu, "About BrainLens…", self._about_app)
 
     def _update_export_actions(self, *_args: Any) -> None:
+        self.report_action.setText(f"Export {self.exporter.report_kind()} report…")
         dicom = self.exporter.can_save_dicom()
         self.dicom_heatmap_action.setEnabled(dicom)
         self.dicom_report_action.setEnabled(dicom)
