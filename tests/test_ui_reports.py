@@ -54,6 +54,7 @@ def export(qtbot, win, trigger, path: Path, anonymise: bool = False) -> list[tup
     asked = answer(win, path, anonymise)
     with qtbot.waitSignal(win.exporter.exported, timeout=TIMEOUT) as blocker:
         trigger()
+        assert win.exporter.busy.isVisible()  # the busy bar shows while the worker writes
     assert blocker.args == [path]
     qtbot.waitUntil(lambda: not win.exporter.running and not win.exporter.busy.isVisible(), timeout=TIMEOUT)
     assert str(path) in win.statusBar().currentMessage()

@@ -30,10 +30,13 @@ def ask_save_path(parent: QWidget | None, title: str, suggested: str, file_filte
     """A save dialog with an "Anonymise" check box under the file list; (path, anonymise) or None.
 
     Qt's own (non-native) dialog, since a native one cannot hold the check box."""
-    dialog = QFileDialog(parent, title, suggested, file_filter)
+    start = Path(suggested)
+    folder = str(start.parent) if start.parent != Path(".") else ""
+    dialog = QFileDialog(parent, title, folder, file_filter)
     dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
     dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
-    dialog.setDefaultSuffix(Path(suggested).suffix.lstrip("."))
+    dialog.setDefaultSuffix(start.suffix.lstrip("."))
+    dialog.selectFile(start.name)
     box = QCheckBox(ANONYMISE_TEXT)
     box.setObjectName("anonymiseBox")
     box.setToolTip("Leaves out the patient's name, ID, birth date and the file names")
