@@ -78,7 +78,7 @@ class ReportExporter(QObject):
         self.busy.setMaximumHeight(14)
         self.busy.setTextVisible(False)
         self.busy.hide()
-        window.statusBar().addWidget(self.busy)
+        window.statusBar().insertPermanentWidget(0, self.busy)  # a temporary message hides plain widgets
 
     # --- what can be exported --------------------------------------------------------------------
     @property
