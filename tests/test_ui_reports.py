@@ -143,6 +143,7 @@ def test_batch_report_with_thumbnails(qtbot, window, tmp_path, private_audit_dir
     assert all(i.scan is None and 0 < len(i.thumbnail_jpeg) < 20_000 for i in ok)  # no pixels kept
     assert window.batch.report_button.isEnabled() and window.batch_report_action.isEnabled()
     assert window.report_action.text() == "Export batch report…"
+    assert window.export_action.isEnabled()  # CSV too
     target = tmp_path / "batch.pdf"
     export(qtbot, window, window.report_action.trigger, target)  # Ctrl+E: the batch table is showing
     text = pdf_text(target)
@@ -193,6 +194,7 @@ def test_dicom_actions_disabled_for_plain_images(qtbot, window, mni_jpg, dialogs
     open_and_classify(qtbot, window, mni_jpg)
     window._update_export_actions()
     assert not window.dicom_heatmap_action.isEnabled()
+    assert not window.batch_report_action.isEnabled() and not window.export_action.isEnabled()  # no batch
     asked = answer(window, Path("never.dcm"), False)
     window.exporter.save_heatmap_dicom()  # called anyway: refused in words, nothing asked
     assert not asked and "Only a DICOM scan" in dialogs[-1][1]

@@ -222,7 +222,9 @@ class MainWindow(QMainWindow):
         dicom = self.exporter.can_save_dicom()
         self.dicom_heatmap_action.setEnabled(dicom)
         self.dicom_report_action.setEnabled(dicom)
-        self.batch_report_action.setEnabled(bool(self.batch.model.items) and self._batch_worker is None)
+        batch_done = bool(self.batch.model.items) and self._batch_worker is None
+        self.batch_report_action.setEnabled(batch_done)
+        self.export_action.setEnabled(batch_done)
 
     # --- model -----------------------------------------------------------------------------------
     def reload_model(self) -> None:
