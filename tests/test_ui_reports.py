@@ -154,8 +154,12 @@ def test_batch_report_with_thumbnails(qtbot, window, tmp_path, private_audit_dir
         assert name in text
     listing = subprocess.run(["pdfimages", "-list", str(target)], capture_output=True, text=True).stdout
     assert len(listing.strip().splitlines()) - 2 >= len(ok)  # one thumbnail per classified scan
+    anonymous = tmp_path / "batch-anon.pdf"
+    export(qtbot, window, window.batch.report_button.click, anonymous, anonymise=True)
+    anon_text = pdf_text(anonymous)
+    assert "axial_z60.png" not in anon_text and "anonymised" in anon_text
     actions = [r["action"] for r in audit_records(private_audit_dir)]
-    assert actions.count("batch_classify") == len(ok) and actions[-1] == "export_report"
+    assert actions.count("batch_classify") == len(ok) and actions[-2:] == ["export_report"] * 2
 
 
 def test_heatmap_and_report_as_dicom(qtbot, window, tmp_path, private_audit_dir):
@@ -256,6 +260,7 @@ def test_window_fits_a_1280x800_screen(qtbot, window, mni_series_dir):
     open_and_classify(qtbot, window, mni_series_dir, 20)
     window.metadata_dock.show()
     hint = window.minimumSizeHint()
+    print(f"minimum size hint with a series and both side panels: {hint.width()} x {hint.height()}")
     assert hint.width() <= 1280 and hint.height() <= 760, hint  # 40 px left for a task bar
     window.resize(1280, 760)
     qtbot.waitUntil(lambda: window.height() <= 760, timeout=5000)

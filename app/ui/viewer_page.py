@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QStackedWidget,
     QVBoxLayout,
@@ -124,8 +125,12 @@ class ViewerPage(QStackedWidget):
         tools.addWidget(QLabel("Window"))
         tools.addWidget(self.presets)
         tools.addWidget(self.reset_button)
-        tools.addStretch(1)
-        tools.addWidget(QLabel("Wheel: zoom · drag: pan · right-drag: window/level"))
+        help_text = QLabel("Wheel: zoom · drag: pan · right-drag: window/level")
+        help_text.setToolTip(help_text.text())
+        # may be cut short rather than widen the window (it must fit a 1280-pixel screen with both panels)
+        help_text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        help_text.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        tools.addWidget(help_text, 1)
         self.slice_bar = SliceBar()
         self.slice_bar.hide()
         page = QWidget()
