@@ -120,7 +120,9 @@ def test_without_qt_a_linux_desktop_tool_shows_the_error(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", f"{tool.parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setattr(_startup, "is_headless", lambda: False)
-    monkeypatch.setattr(_startup, "_qt_in_child", lambda *a: False)  # as if Qt cannot start
+    # as if Qt cannot start (a QApplication left by an earlier test would otherwise get a modal box)
+    monkeypatch.setattr(_startup, "_qt_in_process", lambda *a: False)
+    monkeypatch.setattr(_startup, "_qt_in_child", lambda *a: False)
     used = _startup.show_error_dialog("BrainLens could not start", "BrainLens could not start.\n\nx")
     assert used == "zenity"
     assert json.loads(record.read_text())[:2] == ["--error", "--title=BrainLens could not start"]
