@@ -87,6 +87,7 @@ def test_scan_report_from_the_viewer(qtbot, window, mni_jpg, tmp_path, private_a
     assert "Single-scan classification report" in text and shown_class(window) in text
     actions = [r["action"] for r in audit_records(private_audit_dir)]
     assert actions == ["view_classify", "export_report"]
+    assert not window.audit_warning.isVisible()
     from app.core.audit import verify_audit_log
 
     assert verify_audit_log(private_audit_dir / "audit.jsonl").ok
@@ -228,7 +229,8 @@ def test_audit_log_failure_is_told_once_and_nothing_crashes(qtbot, window, mni_j
     window.audit.failed.connect(messages.append)
     open_and_classify(qtbot, window, mni_jpg)
     qtbot.waitUntil(lambda: bool(messages), timeout=TIMEOUT)
-    assert "audit log could not be written" in window.statusBar().currentMessage()
+    assert window.audit_warning.isVisible()  # lasts: later status messages do not hide it
+    assert "audit log could not be written" in window.audit_warning.toolTip()
     open_and_classify(qtbot, window, mni_png)
     qtbot.wait(50)
     assert len(messages) == 1 and not dialogs  # told once, in the status bar, no dialog
@@ -289,3 +291,22 @@ def test_scan_report_with_the_default_model(qtbot, default_model_path, settings_
     assert "BrainLens VGG16" in text or win.model_info.name in text
     check = verify_audit_log(private_audit_dir / "audit.jsonl")
     assert check.ok and check.n_records == 2
+
+
+def test_classify_job_records_before_it_can_be_stopped(tiny_model, mni_series_dir):  # noqa: F811
+    """A viewer worker stopped after its first result has still recorded that classification."""
+    from app.core.inference import Classifier
+    from app.core.loading import load_scans
+    from app.ui import jobs
+
+    recorded: list = []
+
+    class Trail:
+        def classified(self, pairs, action, model_info=None):
+            recorded.extend((sha, action) for sha, _ in pairs)
+
+    scans = load_scans(mni_series_dir)
+    job = jobs.classify_scans(Classifier(tiny_model), scans, jobs.SliceQueue(len(scans), 3), audit=Trail())
+    index, _prediction = next(job)
+    job.close()  # what GeneratorWorker.quit() leads to
+    assert recorded == [(scans[index].file_sha256, "view_classify")] and scans[index].file_sha256

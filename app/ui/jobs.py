@@ -100,10 +100,10 @@ def classify_scans(classifier: Any, scans: Sequence[Any], queue: SliceQueue, bat
     while len(queue):
         indices = queue.take(size)
         predictions = classifier.classify([scans[i] for i in indices])
-        yield from zip(indices, predictions)
-        if audit is not None:
+        if audit is not None:  # before yielding: a worker told to stop is closed at its next yield
             audit.classified([(getattr(scans[i], "file_sha256", None), p) for i, p in zip(indices, predictions)],
                              "view_classify", model_info)
+        yield from zip(indices, predictions)
         size = batch_size
 
 

@@ -78,7 +78,7 @@ class MainWindow(QMainWindow):
         self.classifier: Any = None
         self.model_info: Any = None  # app.core.report_layout.ModelInfo of the classifier (reports, audit)
         self.audit = AuditTrail(parent=self)
-        self.audit.failed.connect(lambda message: self.statusBar().showMessage(message, 30000))
+        self.audit.failed.connect(self._audit_failed)
         self._load_worker: GeneratorWorker | None = None
         self._classify_worker: GeneratorWorker | None = None
         self._slice_queue: jobs.SliceQueue | None = None
@@ -138,6 +138,10 @@ class MainWindow(QMainWindow):
         self.notice = QLabel(NOTICE)
         self.notice.setObjectName("notice")
         self.notice.setToolTip(DISCLAIMER)
+        self.audit_warning = QLabel("Audit log not written")
+        self.audit_warning.setObjectName("warnings")
+        self.audit_warning.hide()
+        status.addPermanentWidget(self.audit_warning)
         status.addPermanentWidget(self.model_label)
         status.addPermanentWidget(self.notice)
 
@@ -508,6 +512,12 @@ class MainWindow(QMainWindow):
         elif in_panel:
             self.results.show_message(title, message)
         QMessageBox.warning(self, title, message)
+
+    def _audit_failed(self, message: str) -> None:
+        """Told once (the trail emits once): a status message, and a lasting mark with the reason."""
+        self.audit_warning.setToolTip(message)
+        self.audit_warning.show()
+        self.statusBar().showMessage(message, 30000)
 
     def _identifiers_toggled(self, hidden: bool) -> None:
         self.settings.hide_identifiers = hidden
