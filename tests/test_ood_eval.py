@@ -70,13 +70,23 @@ def test_outline_symmetry_tolerates_a_tilted_head_and_ignores_blank_images():
     assert ood.outline_symmetry(half) < ood.MIN_OUTLINE_SYMMETRY
 
 
-def test_signals_of_a_huge_image_are_quick():
+def _best_of_3(function, *args) -> float:
     import time
 
-    image = np.random.default_rng(0).integers(0, 256, (4096, 4096), dtype=np.uint8)
-    started = time.perf_counter()
-    ood.outline_symmetry(image)
-    assert time.perf_counter() - started < 2.0
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        function(*args)
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def test_signals_of_a_huge_image_are_quick():
+    """Measured on a scaled-down outline: 64x the pixels must not cost anything like 64x the time."""
+    rng = np.random.default_rng(0)
+    huge = rng.integers(0, 256, (4096, 4096), dtype=np.uint8)
+    small = rng.integers(0, 256, (512, 512), dtype=np.uint8)
+    assert _best_of_3(ood.outline_symmetry, huge) < 16 * _best_of_3(ood.outline_symmetry, small) + 0.05
 
 
 @pytest.mark.slow
@@ -158,17 +168,16 @@ def test_image_signals_alone_catch_every_photo_texture_noise_field_and_blank_but
 
 
 def test_a_90_megapixel_image_is_measured_quickly_and_the_same_way():
-    import time
-
     big = np.zeros((9000, 10000), np.uint8)
     big[1500:7500, 2500:7500] = 0
     import cv2
 
     cv2.ellipse(big, (5000, 4500), (2500, 3200), 0, 0, 360, 150, -1)
     small = cv2.resize(big, (1000, 900), interpolation=cv2.INTER_AREA)
-    started = time.perf_counter()
+    # the whole guard costs a few passes over the pixels (was: seconds and 700 MB at full resolution)
+    one_pass = _best_of_3(cv2.GaussianBlur, big, (5, 5), 0)
+    assert _best_of_3(ood.measure, big) < 10 * one_pass
     signals = ood.measure(big)
-    assert time.perf_counter() - started < 3.0
     reference = ood.measure(small)
     assert signals.shape == (9000, 10000) and signals.reasons() == reference.reasons() == ()
     assert abs(signals.foreground_fraction - reference.foreground_fraction) < 0.01
