@@ -364,8 +364,21 @@ def _worker(connection, memory_limit_mb: int, loader: str = "app.core.loading:lo
             reply = ("memory", "MemoryError escaped the loader")
         except BaseException as exc:  # noqa: BLE001 - this is what we are looking for
             reply = ("crash", f"{type(exc).__name__}: {exc}"[:300])
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        connection.send((*reply, peak))
+        connection.send((*reply, _peak_rss_mb()))
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM belongs to the address space and starts afresh at
+    exec; ru_maxrss survives exec, so a worker spawned by a big parent (a long pytest run) would
+    report the parent's size."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class Runner:
