@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODEL := resources/models/brainlens-vgg16.onnx
+MODEL_INT8 := resources/models/brainlens-vgg16-int8.onnx
 # ONNX Runtime's Linux builds send telemetry; BrainLens never talks to the network (app/core sets it too).
 export ORT_DISABLE_TELEMETRY := 1
 # System packages the tests use: pdftoppm/pdftotext (reports), Xvfb (real-window screenshots),
@@ -31,8 +32,10 @@ $(MODEL): | $(STAMP)
 
 model: $(MODEL)
 
-model-int8: venv
-	$(PY) -m export default --quantize int8
+$(MODEL_INT8): $(MODEL)
+	$(PY) -m export variants $(MODEL) --quantize int8
+
+model-int8: $(MODEL_INT8)
 
 run: venv model
 	$(PY) -m app
@@ -48,7 +51,7 @@ system-packages:
 
 # The installer tests build the .deb (about 2-4 min) and run the installed app from a venv-free shell;
 # as root they also install it with apt and remove it again.
-test: venv system-packages model
+test: venv system-packages model model-int8
 	QT_QPA_PLATFORM=offscreen BRAINLENS_TEST_INSTALLER=1 \
 	BRAINLENS_TEST_DPKG_INSTALL=$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0 ) \
 	$(PY) -m pytest
@@ -66,4 +69,4 @@ screenshots: venv model
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) scripts/screenshots.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info $(MODEL)
+	rm -rf $(VENV) build dist *.egg-info $(MODEL) $(MODEL_INT8)

@@ -3,6 +3,7 @@
     python -m export RUN_DIR_OR_MODEL --out model.onnx [--gradcam-layer NAME] [--quantize int8] [--fp16]
     python -m export default [--out PATH] [--quantize int8] [--fp16]
     python -m export check MODEL.onnx
+    python -m export variants MODEL.onnx [--quantize int8] [--fp16]   (from an exported float32 model)
 """
 
 from __future__ import annotations
@@ -41,6 +42,25 @@ def cmd_default(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     result, _ = default_model.build_default(args.out)
     _variants(result, args)
+    return 0
+
+
+def cmd_variants(argv: list[str]) -> int:
+    """int8/fp16 variants of an already exported float32 model, without exporting it again."""
+    from types import SimpleNamespace
+
+    from export.convert import read_card
+
+    parser = argparse.ArgumentParser(prog="python -m export variants",
+                                     description="write int8/fp16 variants of an exported BrainLens model")
+    parser.add_argument("model", type=Path)
+    _variant_args(parser)
+    args = parser.parse_args(argv)
+    if not (args.quantize or args.fp16):
+        parser.error("ask for --quantize int8 and/or --fp16")
+    if not args.model.is_file():
+        raise FileNotFoundError(f"no model file {args.model}")
+    _variants(SimpleNamespace(path=args.model, card=read_card(args.model)), args)
     return 0
 
 
@@ -87,7 +107,7 @@ def _known_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseExc
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"default": cmd_default, "check": cmd_check}
+    commands = {"default": cmd_default, "check": cmd_check, "variants": cmd_variants}
     usage, failures = _known_errors()
     try:
         if argv and argv[0] in commands:

@@ -178,3 +178,13 @@ def test_vgg16_with_the_imagenet_input_adapter_exports(tmp_path):
     assert model.get_layer("caffe_input") is not None
     result = pipeline.export_keras(model, tmp_path / "caffe.onnx", small_card(32), log=lambda *_: None)
     assert result.parity.ok and result.card.gradcam_shape == (2, 2)
+
+
+def test_variants_command_refuses_a_missing_model_or_no_variant(tmp_path, capsys):
+    from export.__main__ import main as export_main
+
+    assert export_main(["variants", str(tmp_path / "none.onnx"), "--quantize", "int8"]) == 2
+    assert "no model file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        export_main(["variants", str(tmp_path / "none.onnx")])
+    assert exc.value.code == 2
