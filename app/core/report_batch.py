@@ -69,16 +69,19 @@ def _is_series_summary(item: Any) -> bool:
     return type(item).__name__ == "SeriesSummary" or hasattr(item, "slice_count")
 
 
-def _thumbnail(item: Any, px: int) -> bytes | None:
-    scan = getattr(item, "scan", None)
-    image = getattr(scan, "display", None) if scan is not None else getattr(item, "thumbnail", None)
-    if image is None:
-        return None
-    img = PILImage.fromarray(np.asarray(image, dtype=np.uint8))
+def thumbnail_jpeg(display: np.ndarray, px: int = THUMB_PX) -> bytes:
+    """A scan's display image as a JPEG of at most ``px`` × ``px`` (a few kB)."""
+    img = PILImage.fromarray(np.asarray(display, dtype=np.uint8))
     img.thumbnail((px, px), PILImage.Resampling.LANCZOS)
     buf = io.BytesIO()
     img.convert("L" if img.mode == "L" else "RGB").save(buf, format="JPEG", quality=85)
     return buf.getvalue()
+
+
+def _thumbnail(item: Any, px: int) -> bytes | None:
+    scan = getattr(item, "scan", None)
+    image = getattr(scan, "display", None) if scan is not None else getattr(item, "thumbnail", None)
+    return None if image is None else thumbnail_jpeg(image, px)
 
 
 class BatchReport:

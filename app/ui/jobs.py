@@ -117,7 +117,7 @@ def batch_job(paths: Sequence[Path], classifier: Any, cancel: Any, audit: Any = 
     The table keeps results, not pixels (thousands of scans must not stay in memory): each item's
     scan is replaced by a small JPEG thumbnail (``thumbnail_jpeg``, a few kB) for the batch PDF.
     ``audit`` records the classifications in groups of ``AUDIT_GROUP``, on this worker thread."""
-    from app.ui.report_jobs import thumbnail_jpeg
+    from app.core.report_batch import thumbnail_jpeg
     from app.core.batch import run_batch
 
     progress: deque[Any] = deque()

@@ -23,19 +23,6 @@ import numpy as np
 
 from app.core.errors import BrainLensError
 
-THUMB_PX = 112  # the batch PDF's thumbnail size (app.core.report_batch.THUMB_PX)
-
-
-def thumbnail_jpeg(display: np.ndarray, px: int = THUMB_PX) -> bytes:
-    """A scan's display image as a JPEG of at most ``px`` × ``px`` (a few kB)."""
-    from PIL import Image
-
-    image = Image.fromarray(np.asarray(display, dtype=np.uint8))
-    image.thumbnail((px, px), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    image.convert("L" if image.mode == "L" else "RGB").save(buffer, format="JPEG", quality=85)
-    return buffer.getvalue()
-
 
 class ThumbnailItem:
     """A batch item whose ``thumbnail`` (uint8 image) is decoded from its JPEG only when read.
