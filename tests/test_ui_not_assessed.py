@@ -9,6 +9,8 @@ from app.core.inference import Prediction
 
 pytest.importorskip("PySide6")
 
+from tests.ui_fixtures import dialogs, no_dangling_workers, settings_store, tiny_model, window  # noqa: E402,F401
+
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
 NAMES = {"glioma": "Glioma", "meningioma": "Meningioma", "notumor": "No tumour", "pituitary": "Pituitary tumour"}
 
@@ -48,3 +50,19 @@ def test_batch_row_of_a_not_assessed_scan_has_no_class_or_confidence(tmp_path):
     item = BatchItem(path=tmp_path / "x.png", label="x.png", status="ok", prediction=_prediction(False))
     row = row_from_item(item, NAMES)
     assert row.class_name == "Not assessed" and row.confidence is None and row.p_tumour is None
+
+
+def test_window_names_no_class_for_a_not_assessed_scan(qtbot, window, tmp_path):
+    from PIL import Image
+
+    photo = np.random.default_rng(1).integers(0, 256, (200, 260, 3), dtype=np.uint8)  # colour: not an MRI
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    with qtbot.waitSignal(window.prediction_shown, timeout=20000):
+        window.open_paths([tmp_path / "photo.png"])
+    prediction = window.view.predictions[0]
+    assert not prediction.assessed
+    caption = window.viewer.overlay_pane._corners["top_left"]
+    assert caption == "Grad-CAM (scan not assessed)"
+    assert window.results.title.text() == "Not assessed"
+    window.results.select_class(1)  # asking for a class's map names that class only
+    assert window.viewer.overlay_pane._corners["top_left"].startswith(f"Grad-CAM: {prediction.class_names[1]}")

@@ -146,13 +146,14 @@ class ScanDisplay(QObject):
         if prediction is not None and classifier is not None:
             card = classifier.card
             shown = prediction.predicted_index if class_index is None else class_index
-            if not getattr(prediction, "assessed", True):
-                which = "scan not assessed"
+            name = card.display_name(card.class_names[shown])
+            if not getattr(prediction, "assessed", True):  # name no class the user did not ask for
+                caption = "Grad-CAM (scan not assessed)" if class_index is None else f"Grad-CAM: {name} (scan not assessed)"
             elif shown == prediction.predicted_index:
-                which = "predicted"
+                caption = f"Grad-CAM: {name} (predicted)"
             else:
-                which = percent(prediction.probabilities[shown])
-            overlay_pane.set_corner_text("top_left", f"Grad-CAM: {card.display_name(card.class_names[shown])} ({which})")
+                caption = f"Grad-CAM: {name} ({percent(prediction.probabilities[shown])})"
+            overlay_pane.set_corner_text("top_left", caption)
             self.results.show_prediction(prediction, card.display_names, threshold)
         elif classifier is not None:
             self.results.show_message("Classifying…")
