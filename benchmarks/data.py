@@ -4,7 +4,6 @@ the measurements can take turns chunk by chunk on a shared machine."""
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 
 import cv2
@@ -44,42 +43,17 @@ def write_jpegs(folder: Path, count: int, seed: int = 0) -> list[Path]:
 
 def write_dicom_series(folder: Path, count: int, seed: int = 0) -> list[Path]:
     """``count`` slices as series of SERIES_LENGTH files (one sub-folder each), 12-bit MR."""
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+    from tests import mri_data
 
     rng = np.random.default_rng(seed + 1)
     paths: list[Path] = []
     for start in range(0, count, SERIES_LENGTH):
         n = min(SERIES_LENGTH, count - start)
-        sub = folder / f"series_{start // SERIES_LENGTH:03d}"
-        sub.mkdir(parents=True, exist_ok=True)
-        study, series, frame_of_ref = generate_uid(), generate_uid(), generate_uid()
-        for k in range(n):
-            z = 40 + k * 4
-            stored = np.round(slice_512(z, rng) * 16.0).astype(np.uint16)
-            meta = FileMetaDataset()
-            meta.MediaStorageSOPClassUID = MRImageStorage
-            meta.MediaStorageSOPInstanceUID = generate_uid()
-            meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            path = sub / f"IM{k:04d}.dcm"
-            ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-            ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
-            ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame_of_ref
-            ds.Modality, ds.PatientName, ds.PatientID = "MR", "Bench^Mark", "BENCH"
-            ds.StudyDate = datetime.date(2026, 1, 1).strftime("%Y%m%d")
-            ds.SeriesDescription = "T1 AX benchmark"
-            ds.InstanceNumber = k + 1
-            ds.ImageOrientationPatient = [1, 0, 0, 0, -1, 0]
-            ds.ImagePositionPatient = [0.0, 0.0, float(z)]
-            ds.PixelSpacing, ds.SliceThickness = [0.45, 0.45], 1.0
-            ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-            ds.Rows, ds.Columns = stored.shape
-            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-            ds.RescaleSlope, ds.RescaleIntercept = 1, 0
-            ds.WindowCenter, ds.WindowWidth = 2048, 4096
-            ds.PixelData = stored.tobytes()
-            ds.save_as(path, enforce_file_format=True)
-            paths.append(path)
+        paths += mri_data.write_dicom_series(
+            folder / f"series_{start // SERIES_LENGTH:03d}", [40 + k * 4 for k in range(n)],
+            patient_name="Bench^Mark", patient_id="BENCH", series_description="T1 AX benchmark",
+            shuffle_files=False, slice_of=lambda z: slice_512(z, rng), pixel_spacing=0.45,
+        )
     return paths
 
 

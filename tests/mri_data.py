@@ -7,6 +7,7 @@ asked for by exact name with download=False (its pattern search tries the networ
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -64,11 +65,14 @@ def write_dicom_series(
     rescale: tuple[float, float] = (1.0, 0.0),
     window: tuple[float, float] | None = (128.0, 256.0),
     seed: int = 0,
+    slice_of: Callable[[int], np.ndarray] = axial_slice,
+    pixel_spacing: float = 1.0,
 ) -> list[Path]:
     """Writes MNI axial slices as an MR DICOM series (16-bit, explicit VR little endian).
 
     Files are named in a shuffled order so that loaders must sort by geometry, not by name.
-    rescale is (slope, intercept): stored = (value - intercept) / slope.
+    rescale is (slope, intercept): stored = (value - intercept) / slope. ``slice_of(z)`` gives the
+    slice's 0..255 pixels (default: the template's axial slice; the benchmark passes upscaled ones).
     """
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
@@ -80,7 +84,7 @@ def write_dicom_series(
     slope, intercept = rescale
     paths = []
     for instance, (z, name_index) in enumerate(zip(order, names), start=1):
-        pixels = axial_slice(z) * 16.0  # 0..4080: a 12-bit range like a scanner's
+        pixels = slice_of(z) * 16.0  # 0..4080: a 12-bit range like a scanner's
         stored = np.round((pixels - intercept) / slope).astype(np.uint16)
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = MRImageStorage
@@ -100,7 +104,7 @@ def write_dicom_series(
         ds.SeriesNumber, ds.InstanceNumber = 3, instance
         ds.ImageOrientationPatient = [1, 0, 0, 0, -1, 0]
         ds.ImagePositionPatient = [-98.0, 134.0, float(z - 72)]
-        ds.SliceThickness, ds.PixelSpacing = 1.0, [1.0, 1.0]
+        ds.SliceThickness, ds.PixelSpacing = 1.0, [pixel_spacing, pixel_spacing]
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         ds.Rows, ds.Columns = stored.shape
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
