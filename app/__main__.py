@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return cli.main(argv[1:])
     if first == "audit":
-        from app.core.audit import main as audit_main
+        from app.core.reports.audit import main as audit_main
 
         return audit_main(argv[1:])
     if first in ("--version", "-V"):

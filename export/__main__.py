@@ -94,7 +94,7 @@ def cmd_export(argv: list[str]) -> int:
 
 def _known_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
     """(errors in what the user asked for -> exit 2, failures of the export itself -> exit 1)."""
-    from app.core.model_card import ModelCardError
+    from app.core.model.card import ModelCardError
     from export.default_model import DownloadError
     from export.errors import UnsupportedHeadError
     from export.parity import ParityError

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.model_card import INPUT_NAME, OUTPUT_NAMES, ModelCard
+from app.core.model.card import INPUT_NAME, OUTPUT_NAMES, ModelCard
 from export import convert, parity, reference_images
 
 

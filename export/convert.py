@@ -8,7 +8,7 @@ from pathlib import Path
 
 import onnx
 
-from app.core.model_card import CARD_METADATA_KEY, INPUT_NAME, OUTPUT_NAMES, ModelCard
+from app.core.model.card import CARD_METADATA_KEY, INPUT_NAME, OUTPUT_NAMES, ModelCard
 
 OPSET = 17
 

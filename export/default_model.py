@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.model_card import ModelCard
+from app.core.model.card import ModelCard
 from export import card as card_info
 from export import pipeline, reference_images
 

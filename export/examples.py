@@ -1,7 +1,7 @@
 """Grad-CAM example sheets: ``python -m export.examples MODEL.onnx OUT_DIR [z ...]``.
 
 One PNG per MNI axial slice: the slice, then the overlay of every class's map (drawn with the
-app's own app.core.gradcam steps), each titled with the class and its probability. Used to look
+app's own app.core.model.gradcam steps), each titled with the class and its probability. Used to look
 at the exported maps by eye (docs/gradcam_examples/).
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from app.core import gradcam
+from app.core.model import gradcam
 from export import convert, parity, reference_images
 
 DEFAULT_SLICES = (60, 80, 95, 110)

@@ -118,7 +118,7 @@ def compare(
 def run_onnx(model_bytes_or_path, images: np.ndarray) -> dict[str, np.ndarray]:
     import onnxruntime as ort
 
-    from app.core.model_card import OUTPUT_NAMES
+    from app.core.model.card import OUTPUT_NAMES
 
     source = model_bytes_or_path if isinstance(model_bytes_or_path, bytes) else str(model_bytes_or_path)
     session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.model_card import InputSpec, ModelCard
+from app.core.model.card import InputSpec, ModelCard
 from export import card as card_info
 from export import convert, parity, reference_images
 
@@ -33,7 +33,7 @@ def input_size(model) -> tuple[int, int]:
 
 
 def ood_reference(embeddings: np.ndarray, source: str) -> dict:
-    """Embedding statistics for the app's out-of-distribution guard (app/core/ood.py).
+    """Embedding statistics for the app's out-of-distribution guard (app/core/model/ood.py).
 
     metric "standardised_euclidean": distance(e) = sqrt(mean(((e - mean) / std)^2)), where std is
     the reference images' per-feature spread floored at its median (so near-constant features do

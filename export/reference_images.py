@@ -2,7 +2,7 @@
 
 The template ships inside the nilearn wheel (no download). Slices become 8-bit display images
 (min-max scaled, as a PNG export would) and then model inputs through the app's own
-preprocessing (app.core.preprocess), so export checks exactly what the app will feed the model.
+preprocessing (app.core.model.preprocess), so export checks exactly what the app will feed the model.
 
 The template is one sharp, skull-stripped T1 brain; clinical slices differ (skull and scalp,
 T2/FLAIR contrast, lower resolution, noise, tilt, field of view). ``acquisition_variants`` imitates
@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.core.preprocess import to_model_input
+from app.core.model.preprocess import to_model_input
 
 MNI_FILE = "datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 PARITY_SLICES = (45, 60, 75, 90, 105, 120)  # axial z indices through the brain (of 0..188)

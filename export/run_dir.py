@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.core.model_card import InputSpec, ModelCard
+from app.core.model.card import InputSpec, ModelCard
 from export import card as card_info
 from export import pipeline
 

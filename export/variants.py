@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from app.core.model_card import ModelCard
+from app.core.model.card import ModelCard
 from export import card as card_info
 from export import convert, parity, reference_images
 

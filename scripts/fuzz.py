@@ -332,7 +332,7 @@ def mutate_folder(folder: Case, rng: random.Random) -> Case:
 
 
 # -- running --------------------------------------------------------------------------------------
-def _worker(connection, memory_limit_mb: int, loader: str = "app.core.loading:load_scans") -> None:
+def _worker(connection, memory_limit_mb: int, loader: str = "app.core.scans.loading:load_scans") -> None:
     """Loads cases sent over ``connection`` until it closes; replies (status, detail, peak MB).
     ``loader`` ("module:function") is the function under test."""
     import importlib
@@ -385,7 +385,7 @@ class Runner:
     """A worker process that loads one case at a time; restarted after a hang or a death."""
 
     def __init__(self, time_limit_s: float = TIME_LIMIT_S, memory_limit_mb: int = MEMORY_LIMIT_MB,
-                 loader: str = "app.core.loading:load_scans") -> None:
+                 loader: str = "app.core.scans.loading:load_scans") -> None:
         self.time_limit_s, self.memory_limit_mb, self.loader = time_limit_s, memory_limit_mb, loader
         self.folder = Path(tempfile.mkdtemp(prefix="brainlens-fuzz-"))
         self.process = None
@@ -525,9 +525,9 @@ def atheris_main(minutes: float, time_limit_s: float, memory_limit_mb: int) -> N
         import PIL.Image  # noqa: F401
         import pydicom  # noqa: F401
 
-        from app.core import dicom, images, loading  # noqa: F401
+        from app.core.scans import dicom, images, loading  # noqa: F401
     from app.core.errors import ScanLoadError
-    from app.core.loading import load_scans
+    from app.core.scans.loading import load_scans
 
     scratch = Path(tempfile.mkdtemp(prefix="brainlens-atheris-"))
     suffixes = (".dcm", ".png", ".tif", ".jpg")

@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from app.core.loading import load_scans  # noqa: E402
+from app.core.scans.loading import load_scans  # noqa: E402
 from tests import mri_data  # noqa: E402
 
 IN, OUT, EDGE = "in", "out", "edge"
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--quiet", action="store_true", help="no per-image list of mistakes")
     args = parser.parse_args(argv)
-    from app.core.inference import Classifier
+    from app.core.model.inference import Classifier
 
     classifier = Classifier(args.model, device="cpu")
     samples = labelled_set()

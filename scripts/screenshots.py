@@ -70,7 +70,7 @@ def make_data(folder: Path) -> tuple[Path, Path, Path]:
 
 
 def choose_model(given: Path | None, folder: Path) -> Path:
-    from app.core.inference import default_model_path
+    from app.core.model.inference import default_model_path
 
     if given is not None:
         return given

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.core.model_card import CARD_METADATA_KEY, InputSpec, ModelCard
+from app.core.model.card import CARD_METADATA_KEY, InputSpec, ModelCard
 
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
 SIZE, K, CAM = 16, 4, 8

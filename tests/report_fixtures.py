@@ -1,7 +1,7 @@
 """Stand-ins for report tests: real Scans (from MNI DICOM / PNG) and Prediction-shaped results.
 
-The scans are the real ``app.core.scan.Scan`` dataclass filled from the test DICOM series; the
-predictions are a small dataclass with the fields of ``app.core.inference.Prediction`` that the
+The scans are the real ``app.core.scans.scan.Scan`` dataclass filled from the test DICOM series; the
+predictions are a small dataclass with the fields of ``app.core.model.inference.Prediction`` that the
 reports read, so these tests run without a model.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.scan import Scan, ScanMetadata
+from app.core.scans.scan import Scan, ScanMetadata
 from tests import mri_data
 
 CLASS_NAMES = ("glioma", "meningioma", "no_tumor", "pituitary")

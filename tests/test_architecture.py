@@ -19,9 +19,12 @@ def core_modules() -> list[str]:
     return sorted(m.name for m in pkgutil.walk_packages(app.core.__path__, "app.core."))
 
 
-def test_core_has_the_loader_modules():
+def test_core_is_grouped_in_packages():
+    """Every module but the shared errors lives in a package that says what it holds."""
+    top_level = {m.name for m in pkgutil.iter_modules(app.core.__path__)}
+    assert top_level == {"errors", "scans", "model", "runs", "reports"}
     names = set(core_modules())
-    for module in ("errors", "scan", "loading", "dicom", "images", "series", "crop", "windowing"):
+    for module in ("scans.loading", "scans.dicom", "model.inference", "model.ood", "runs.batch", "reports.pdf"):
         assert f"app.core.{module}" in names
 
 

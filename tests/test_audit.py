@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from app.core import audit
-from app.core.audit import AuditEvent, append_event, record_classification, verify_audit_log
+from app.core.reports import audit
+from app.core.reports.audit import AuditEvent, append_event, record_classification, verify_audit_log
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass
-class _Prediction:  # the fields of app.core.inference.Prediction the audit reads
+class _Prediction:  # the fields of app.core.model.inference.Prediction the audit reads
     predicted_class: str = "glioma"
     confidence: float = 0.912345
     p_tumour: float | None = 0.97
@@ -157,7 +157,7 @@ def test_concurrent_appends_from_two_processes(tmp_path):
     log = tmp_path / "audit.jsonl"
     code = (
         "import sys\n"
-        "from app.core.audit import AuditEvent, append_event\n"
+        "from app.core.reports.audit import AuditEvent, append_event\n"
         "for i in range(40):\n"
         "    append_event(AuditEvent('classify', file_sha256=sys.argv[1] * 64, result='glioma'), sys.argv[2])\n"
     )

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.core.batch import BatchItem, SeriesSummary, run_batch
-from app.core.inference import Classifier
-from app.core.progress import CancelToken, Progress
-from app.core.results_io import CsvResultWriter, csv_columns, write_csv, write_json
+from app.core.runs.batch import BatchItem, SeriesSummary, run_batch
+from app.core.model.inference import Classifier
+from app.core.runs.progress import CancelToken, Progress
+from app.core.reports.results_io import CsvResultWriter, csv_columns, write_csv, write_json
 from tests import mri_data
 from tests.model_fixtures import CLASSES, tiny_model  # noqa: F401
 
@@ -181,7 +181,7 @@ def test_csv_columns_follow_the_card():
 def test_decode_workers_one_on_cpu_more_on_gpu(classifier):
     from types import SimpleNamespace
 
-    from app.core.batch import decode_workers
+    from app.core.runs.batch import decode_workers
 
     assert decode_workers(classifier) == 1
     assert decode_workers(SimpleNamespace(providers=["CUDAExecutionProvider", "CPUExecutionProvider"])) >= 1

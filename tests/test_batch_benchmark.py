@@ -11,7 +11,7 @@ from benchmarks import data, throughput
 
 
 def test_folder_is_real_size_jpeg_and_dicom_series(tmp_path):
-    from app.core.loading import iter_sources, load_source
+    from app.core.scans.loading import iter_sources, load_source
 
     data.build_folder(tmp_path, 6)
     sources = list(iter_sources([tmp_path]))

@@ -15,7 +15,7 @@ from PIL import Image
 
 import app.__main__ as entry
 from app import cli
-from app.core import providers
+from app.core.model import providers
 from tests import mri_data
 from tests.model_fixtures import tiny_model  # noqa: F401
 
@@ -196,7 +196,7 @@ def test_table_uses_the_cards_display_names(capsys, tmp_path, good_folder):
 
 def test_gpu_request_on_this_machine_in_a_subprocess_shows_no_runtime_error(tiny_model, good_folder):
     """No monkeypatching: the real detection decides (on a machine without CUDA, one clear line)."""
-    from app.core.providers import cuda_device_count
+    from app.core.model.providers import cuda_device_count
 
     env = dict(os.environ, PYTHONPATH=str(REPO))
     done = subprocess.run(

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import app.__main__ as entry
-from app.core.audit import default_log_path, verify_audit_log
+from app.core.reports.audit import default_log_path, verify_audit_log
 from tests import mri_data
 from tests.model_fixtures import tiny_model  # noqa: F401
 

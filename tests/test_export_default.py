@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.core.model_card import ModelCard
-from app.core.preprocess import to_model_input
+from app.core.model.card import ModelCard
+from app.core.model.preprocess import to_model_input
 from export import convert, default_model
 from tests import mri_data
 

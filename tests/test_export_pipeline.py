@@ -15,7 +15,7 @@ ort = pytest.importorskip("onnxruntime")
 
 import keras  # noqa: E402
 
-from app.core.model_card import CARD_METADATA_KEY, OUTPUT_NAMES, InputSpec, ModelCard  # noqa: E402
+from app.core.model.card import CARD_METADATA_KEY, OUTPUT_NAMES, InputSpec, ModelCard  # noqa: E402
 from export import convert, pipeline, reference_images  # noqa: E402
 from export.parity import ParityError  # noqa: E402
 from training.models import build_cnn, build_vgg16  # noqa: E402

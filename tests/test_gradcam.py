@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from app.core import gradcam
+from app.core.model import gradcam
 
 
 def test_normalise_is_relu_then_min_max():

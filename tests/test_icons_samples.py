@@ -68,7 +68,7 @@ def test_the_svg_draws_the_same_picture_as_the_png(qapp):
 
 
 def test_samples_are_small_and_load_as_scans():
-    from app.core.loading import load_folder, load_scans
+    from app.core.scans.loading import load_folder, load_scans
 
     total = sum(p.stat().st_size for p in SAMPLES.rglob("*") if p.is_file() and p.suffix in {".png", ".dcm"})
     assert total < 1_000_000

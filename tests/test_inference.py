@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from app.core import providers
+from app.core.model import providers
 from app.core.errors import ModelLoadError
-from app.core.inference import Classifier, default_model_path, softmax
+from app.core.model.inference import Classifier, default_model_path, softmax
 from tests import mri_data
 from tests.model_fixtures import CLASSES, build_tiny_model, reference_outputs, tiny_card, tiny_model  # noqa: F401
 
@@ -192,7 +192,7 @@ def test_gpu_request_on_cpu_machine_reports_cpu_quietly(tiny_model, monkeypatch,
 
 def test_session_falling_back_to_cpu_is_reported(tiny_model, monkeypatch):
     """A GPU provider that was requested but dropped by the session: the device really in use is shown."""
-    import app.core.inference as inference
+    import app.core.model.inference as inference
 
     both = providers.ProviderChoice(["CUDAExecutionProvider", "CPUExecutionProvider"])
     monkeypatch.setattr(inference, "choose_providers", lambda device: both)
@@ -239,7 +239,7 @@ def test_card_dataclass_round_trip_is_what_the_app_reads(tmp_path):
 
 
 def test_cosine_reference_as_export_writes_it():
-    from app.core.ood import embedding_distance
+    from app.core.model.ood import embedding_distance
 
     ref = {"mean": [1.0, 0.0, 0.0], "metric": "cosine_distance", "threshold": 0.1}
     assert embedding_distance(np.array([2.0, 0.0, 0.0]), ref) == pytest.approx(0.0)
@@ -263,7 +263,7 @@ def test_prepared_tensor_is_exactly_the_shared_preprocessing(tiny_model, shape):
     """prepare() resizes grey images before making them RGB: it must equal to_model_input bit for bit."""
     import cv2
 
-    from app.core.preprocess import to_model_input
+    from app.core.model.preprocess import to_model_input
 
     base = cv2.resize(mri_data.to_uint8(mri_data.axial_slice(90)), (shape[1], shape[0]))
     image = base if len(shape) == 2 else np.dstack([base, base // 2, base // 3, base][: shape[2]])

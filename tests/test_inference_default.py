@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.core.inference import Classifier
-from app.core.loading import load_scans
-from app.core.preprocess import to_model_input
+from app.core.model.inference import Classifier
+from app.core.scans.loading import load_scans
+from app.core.model.preprocess import to_model_input
 from tests import mri_data
 
 

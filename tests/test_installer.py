@@ -108,7 +108,7 @@ def test_package_fields_and_contents(package):
 
 def test_the_bundle_has_no_training_stack_in_its_module_archive(unpacked):
     modules = build.archived_modules(unpacked / "opt" / "brainlens")
-    assert "app.core.inference" in modules and "app.ui.main" in modules
+    assert "app.core.model.inference" in modules and "app.ui.main" in modules
     assert [m for m in modules if bundle_policy.is_forbidden_module(m)] == []
 
 

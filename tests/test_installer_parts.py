@@ -52,7 +52,7 @@ def test_forbidden_contents_are_recognised():
     assert bundle_policy.is_forbidden_module("tensorflow.python.ops")
     assert bundle_policy.is_forbidden_module("onnx.helper") and bundle_policy.is_forbidden_module("onnx")
     assert not bundle_policy.is_forbidden_module("onnxruntime.capi._pybind_state")
-    assert not bundle_policy.is_forbidden_module("app.core.inference")
+    assert not bundle_policy.is_forbidden_module("app.core.model.inference")
 
 
 def test_system_libraries_only_dropped_plugins_needed_are_pruned():

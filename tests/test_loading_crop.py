@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.core.crop import brain_bbox, crop_to_brain
-from app.core.windowing import (
+from app.core.scans.crop import brain_bbox, crop_to_brain
+from app.core.scans.windowing import (
     CT_PRESETS,
     MR_PRESETS,
     apply_modality_lut,

@@ -6,7 +6,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from app.core import dicom
+from app.core.scans import dicom
 from app.core.errors import (
     ImageTooLargeError,
     MissingDecoderError,
@@ -15,7 +15,7 @@ from app.core.errors import (
     ScanLoadError,
     TruncatedFileError,
 )
-from app.core.loading import load_scans
+from app.core.scans.loading import load_scans
 from tests.loading_fixtures import write_small_dicom
 from tests.mri_data import pydicom_file
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.core import images
+from app.core.scans import images
 from app.core.errors import ImageTooLargeError, NotAnImageError, ScanLoadError, TruncatedFileError
-from app.core.loading import load_scans
+from app.core.scans.loading import load_scans
 from tests import mri_data
 from tests.loading_fixtures import png_header_only
 

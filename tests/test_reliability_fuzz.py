@@ -52,8 +52,8 @@ def test_decompression_bombs_are_refused_quickly_in_bounded_memory():
 
 
 def test_deflate_bomb_check_counts_without_keeping_the_data(tmp_path):
-    from app.core.dicom import refuse_deflate_bomb
-    from app.core.loading import load_scans
+    from app.core.scans.dicom import refuse_deflate_bomb
+    from app.core.scans.loading import load_scans
     from tests.mri_data import pydicom_file
 
     bomb = tmp_path / "bomb.dcm"

@@ -7,7 +7,7 @@ import pydicom
 import pytest
 from pydicom.uid import EncapsulatedPDFStorage, SecondaryCaptureImageStorage
 
-from app.core.report_dicom import (
+from app.core.reports.dicom_outputs import (
     NOT_FOR_DIAGNOSIS,
     read_encapsulated_pdf,
     write_encapsulated_pdf,

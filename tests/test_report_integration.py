@@ -11,14 +11,15 @@ import pydicom
 import pytest
 from PIL import Image
 
-from app.core import gradcam
-from app.core.audit import record_classification, verify_audit_log
-from app.core.batch import BatchItem, SeriesSummary, run_batch
-from app.core.inference import Classifier
-from app.core.loading import load_scans
-from app.core.report_dicom import write_encapsulated_pdf, write_secondary_capture
-from app.core.report_pdf import ModelInfo, write_batch_report, write_scan_report, write_series_report
-from app.core.results_io import write_csv
+from app.core.model import gradcam
+from app.core.reports.audit import record_classification, verify_audit_log
+from app.core.runs.batch import BatchItem, SeriesSummary, run_batch
+from app.core.model.inference import Classifier
+from app.core.scans.loading import load_scans
+from app.core.reports.dicom_outputs import write_encapsulated_pdf, write_secondary_capture
+from app.core.reports.batch_pdf import write_batch_report
+from app.core.reports.pdf import ModelInfo, write_scan_report, write_series_report
+from app.core.reports.results_io import write_csv
 from tests import mri_data
 from tests.model_fixtures import tiny_model  # noqa: F401
 
@@ -103,8 +104,8 @@ def test_single_scan_and_series_reports_from_the_pipeline(tmp_path, classifier, 
 
 def test_report_and_audit_sinks_follow_the_cli_stream(tmp_path, classifier, folder):
     """The CLI hands each item to its sinks, then drops the scan; the PDF and audit log still come out."""
-    from app.core.audit import AuditSink
-    from app.core.report_batch import PdfReportSink
+    from app.core.reports.audit import AuditSink
+    from app.core.reports.batch_pdf import PdfReportSink
 
     info = ModelInfo.from_classifier(classifier)
     log = tmp_path / "audit.jsonl"

@@ -11,16 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.model_card import DISCLAIMER
-from app.core.report_numbers import format_percent, format_probability
-from app.core.report_pdf import (
-    BatchReport,
-    ModelInfo,
-    key_slice_indices,
-    write_batch_report,
-    write_scan_report,
-    write_series_report,
-)
+from app.core.model.card import DISCLAIMER
+from app.core.reports.numbers import format_percent, format_probability
+from app.core.reports.batch_pdf import BatchReport, write_batch_report
+from app.core.reports.pdf import ModelInfo, key_slice_indices, write_scan_report, write_series_report
 from tests.report_fixtures import CLASS_NAMES, dicom_series, fake_prediction, scan_from_png, simple_overlay
 
 pytestmark = pytest.mark.skipif(
@@ -133,7 +127,7 @@ def test_series_report_refuses_mismatched_inputs(tmp_path, series, predictions):
 
 
 @dataclass
-class Item:  # the fields of app.core.batch.BatchItem that the report reads
+class Item:  # the fields of app.core.runs.batch.BatchItem that the report reads
     path: Path
     label: str
     status: str
@@ -194,7 +188,7 @@ def test_report_modules_stay_light():
     """The report and audit code runs headless and bundles small: no Qt, TensorFlow or matplotlib."""
     import sys as _sys
 
-    code = ("import sys, app.core.report_pdf, app.core.report_dicom, app.core.audit; "
+    code = ("import sys, app.core.reports.pdf, app.core.reports.dicom_outputs, app.core.reports.audit; "
             "print(sorted(m for m in ('PySide6', 'tensorflow', 'matplotlib', 'keras') if m in sys.modules))")
     out = subprocess.run([_sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)

@@ -76,9 +76,9 @@ def test_dicom_jpg_and_png_inputs_are_all_read(tmp_path, mni_series_dir, mni_jpg
 
 
 def test_images_match_the_shared_preprocessing(tmp_path, mni_png):
-    """Training sees exactly app.core.preprocess.to_model_input of the loader's display image."""
-    from app.core.loading import load_scans
-    from app.core.preprocess import to_model_input
+    """Training sees exactly app.core.model.preprocess.to_model_input of the loader's display image."""
+    from app.core.scans.loading import load_scans
+    from app.core.model.preprocess import to_model_input
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

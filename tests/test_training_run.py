@@ -128,7 +128,7 @@ def test_ctrl_c_keeps_the_best_checkpoint_and_writes_the_run_folder(tmp_path):
 
 
 def test_no_augmentation_pipeline_equals_shared_preprocessing():
-    from app.core.preprocess import to_model_input
+    from app.core.model.preprocess import to_model_input
     from training.augment import AugmentConfig, build_augmenter, make_dataset
     from training.phantoms import phantom
 
@@ -195,8 +195,8 @@ def test_run_folder_exports_and_the_app_agrees_with_training(phantom_run, tmp_pa
     probabilities training wrote to predictions_test.csv (same loader, same preprocessing)."""
     import csv
 
-    from app.core.inference import Classifier
-    from app.core.loading import load_scans
+    from app.core.model.inference import Classifier
+    from app.core.scans.loading import load_scans
     from export.run_dir import export_run
     from training.metrics import softmax
 

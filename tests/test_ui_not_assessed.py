@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.core.inference import Prediction
+from app.core.model.inference import Prediction
 
 pytest.importorskip("PySide6")
 
@@ -44,7 +44,7 @@ def test_results_panel_hides_class_and_figures_when_not_assessed(qtbot):
 
 
 def test_batch_row_of_a_not_assessed_scan_has_no_class_or_confidence(tmp_path):
-    from app.core.batch import BatchItem
+    from app.core.runs.batch import BatchItem
     from app.ui.batch_panel import row_from_item
 
     item = BatchItem(path=tmp_path / "x.png", label="x.png", status="ok", prediction=_prediction(False))

@@ -88,7 +88,7 @@ def test_scan_report_from_the_viewer(qtbot, window, mni_jpg, tmp_path, private_a
     actions = [r["action"] for r in audit_records(private_audit_dir)]
     assert actions == ["view_classify", "export_report"]
     assert not window.audit_warning.isVisible()
-    from app.core.audit import verify_audit_log
+    from app.core.reports.audit import verify_audit_log
 
     assert verify_audit_log(private_audit_dir / "audit.jsonl").ok
 
@@ -166,7 +166,7 @@ def test_batch_report_with_thumbnails(qtbot, window, tmp_path, private_audit_dir
 def test_heatmap_and_report_as_dicom(qtbot, window, tmp_path, private_audit_dir):
     import pydicom
 
-    from app.core.report_dicom import read_encapsulated_pdf
+    from app.core.reports.dicom_outputs import read_encapsulated_pdf
 
     files = mri_data.write_dicom_series(tmp_path / "one", [90])
     open_and_classify(qtbot, window, files[0])
@@ -274,7 +274,7 @@ def test_window_fits_a_1280x800_screen(qtbot, window, mni_series_dir):
 def test_scan_report_with_the_default_model(qtbot, default_model_path, settings_store, dialogs, tmp_path,
                                             private_audit_dir):
     """The real VGG16 model: the class it shows is the class the report prints."""
-    from app.core.audit import verify_audit_log
+    from app.core.reports.audit import verify_audit_log
     from app.ui.main_window import MainWindow
 
     win = MainWindow(settings_store=settings_store, model_path=default_model_path, load_model=False)
@@ -295,8 +295,8 @@ def test_scan_report_with_the_default_model(qtbot, default_model_path, settings_
 
 def test_classify_job_records_before_it_can_be_stopped(tiny_model, mni_series_dir):  # noqa: F811
     """A viewer worker stopped after its first result has still recorded that classification."""
-    from app.core.inference import Classifier
-    from app.core.loading import load_scans
+    from app.core.model.inference import Classifier
+    from app.core.scans.loading import load_scans
     from app.ui import jobs
 
     recorded: list = []

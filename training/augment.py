@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-UINT8_TO_UNIT = np.float32(1.0 / 255.0)  # same factor as app.core.preprocess.to_model_input
+UINT8_TO_UNIT = np.float32(1.0 / 255.0)  # same factor as app.core.model.preprocess.to_model_input
 
 
 @dataclass(frozen=True)

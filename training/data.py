@@ -6,9 +6,9 @@ Accepted layouts (class names are the sub-folder names, sorted, as Keras' flow_f
 * the Kaggle "Brain Tumor MRI Dataset" layout ``DATA_DIR/Training/<class>``,
   ``DATA_DIR/Testing/<class>`` (``Train``/``Test`` too, any letter case).
 
-Every file goes through ``app.core.loading.load_scans`` (JPG, PNG, TIFF, DICOM — one sample per
+Every file goes through ``app.core.scans.loading.load_scans`` (JPG, PNG, TIFF, DICOM — one sample per
 frame), so training sees exactly what the app shows and classifies: the Scan's ``display`` image,
-converted by ``app.core.preprocess.to_model_input``. Samples are kept as uint8 [N, S, S, 3] (the
+converted by ``app.core.model.preprocess.to_model_input``. Samples are kept as uint8 [N, S, S, 3] (the
 resized 0-255 RGB; the model's [0, 1] floats are ``x * (1/255)``, bit-identical to
 ``to_model_input`` with value range (0, 1)) so the Kaggle set fits in about 1 GB at 224 px.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.preprocess import to_model_input
+from app.core.model.preprocess import to_model_input
 
 TRAIN_NAMES = ("training", "train")
 TEST_NAMES = ("testing", "test")
@@ -118,7 +118,7 @@ def list_files(root: Path, class_names: Sequence[str]) -> list[tuple[Path, int]]
 
 
 def _load_scans(path: Path, crop: bool, crop_margin: int) -> list:
-    from app.core.loading import load_scans
+    from app.core.scans.loading import load_scans
 
     return load_scans(path, crop=crop, crop_margin=crop_margin)
 

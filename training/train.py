@@ -258,7 +258,7 @@ def run_training(config: TrainConfig, callbacks: Sequence[Any] = ()) -> RunResul
         "crop": config.crop,
         "crop_margin": config.crop_margin,
         "input": {"value_range": [0.0, 1.0], "color": "rgb", "resize": "bicubic",
-                  "preprocessing": "app.core.preprocess.to_model_input"},
+                  "preprocessing": "app.core.model.preprocess.to_model_input"},
         "gradcam_layer": "block5_conv3" if config.arch == "vgg16" else "last_conv",
         "data": description,
         "training": {

@@ -1,4 +1,4 @@
-"""The GUI's side of the audit log (app.core.audit): records written by worker threads, never the
+"""The GUI's side of the audit log (app.core.reports.audit): records written by worker threads, never the
 GUI thread, and a failure to write told once, not a crash.
 
 The core builds the records (and keeps patient identifiers out of them); this object only groups
@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app.core.audit import AuditError, AuditEvent, append_events, classification_event
+from app.core.reports.audit import AuditError, AuditEvent, append_events, classification_event
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class AuditTrail(QObject):
 
     def __init__(self, log_path: Path | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.log_path = log_path  # None: app.core.audit's default (BRAINLENS_DATA_DIR aware)
+        self.log_path = log_path  # None: app.core.reports.audit's default (BRAINLENS_DATA_DIR aware)
         self.model_info: Any = None  # ModelInfo of the classifier in use (set by the window)
         self.written = 0
         self._lock = threading.Lock()

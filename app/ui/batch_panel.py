@@ -46,7 +46,7 @@ class BatchRow:
 
 def row_from_item(item: Any, display_names: dict[str, str] | None = None,
                   threshold: float | None = None) -> BatchRow:
-    """A ``BatchItem`` (app.core.batch) as a table row (``threshold``: the user's low-confidence one)."""
+    """A ``BatchItem`` (app.core.runs.batch) as a table row (``threshold``: the user's low-confidence one)."""
     names = display_names or {}
     prediction = getattr(item, "prediction", None)
     frame = getattr(item, "frame", None)

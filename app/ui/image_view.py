@@ -1,7 +1,7 @@
 """The viewer: two synchronised panes, the scan on the left and its Grad-CAM overlay on the right.
 
 Mouse: wheel zooms about the cursor, left-drag pans, right-drag adjusts window/level (the panes only
-report the drag; the window re-windows the scan through app.core.windowing), double-click resets.
+report the drag; the window re-windows the scan through app.core.scans.windowing), double-click resets.
 Both panes always show the same part of the image at the same zoom.
 """
 

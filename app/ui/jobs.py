@@ -5,7 +5,7 @@ yields plain values, so the window only forwards them to widgets.
     inspect_paths   → the first two sources found (one source opens in the viewer, more → batch)
     load_target     → list[Scan] of a file, a ScanSource or a folder holding one series
     classify_scans  → (index, Prediction) pairs, the slice on screen first (``SliceQueue``)
-    batch_job       → Progress and BatchItem values from app.core.batch.run_batch
+    batch_job       → Progress and BatchItem values from app.core.runs.batch.run_batch
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def load_model(model_path: Path | None, device: str, warm_up: bool = True) -> It
     set-up is not paid by the user's first scan."""
     import numpy as np
 
-    from app.core.inference import Classifier
+    from app.core.model.inference import Classifier
 
     classifier = Classifier(model_path, device=device)
     if warm_up:
@@ -35,7 +35,7 @@ def load_model(model_path: Path | None, device: str, warm_up: bool = True) -> It
 
 def inspect_paths(paths: Sequence[Path]) -> Iterator[list[Any]]:
     """Yields the first two ``ScanSource``s under ``paths`` (header-only reads, stops early)."""
-    from app.core.loading import iter_sources
+    from app.core.scans.loading import iter_sources
 
     yield list(islice(iter_sources([Path(p) for p in paths], recursive=True), 2))
 
@@ -49,7 +49,7 @@ class SeriesOf:
 
 def load_target(target: Any) -> Iterator[tuple[list[Any], list[Any]]]:
     """A path (file), a ``ScanSource`` or a ``SeriesOf`` → (its scans, ``LoadFailure``s of bad slices)."""
-    from app.core import loading
+    from app.core.scans import loading
 
     if isinstance(target, SeriesOf):
         wanted = Path(target.path).resolve()
@@ -117,8 +117,8 @@ def batch_job(paths: Sequence[Path], classifier: Any, cancel: Any, audit: Any = 
     The table keeps results, not pixels (thousands of scans must not stay in memory): each item's
     scan is replaced by a small JPEG thumbnail (``thumbnail_jpeg``, a few kB) for the batch PDF.
     ``audit`` records the classifications in groups of ``AUDIT_GROUP``, on this worker thread."""
-    from app.core.report_batch import thumbnail_jpeg
-    from app.core.batch import run_batch
+    from app.core.reports.batch_pdf import thumbnail_jpeg
+    from app.core.runs.batch import run_batch
 
     progress: deque[Any] = deque()
     pending: list[tuple[str | None, Any]] = []

@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import gradcam
+from app.core.model import gradcam
 from app.core.errors import BrainLensError
-from app.core.model_card import DISCLAIMER
-from app.core.progress import CancelToken, Progress
+from app.core.model.card import DISCLAIMER
+from app.core.runs.progress import CancelToken, Progress
 from app.ui import jobs
 from app.ui.about import AboutModelDialog
 from app.ui.audit_trail import AuditTrail
@@ -76,7 +76,7 @@ class MainWindow(QMainWindow):
         self.settings: UiSettings = load_settings(self.store)
         self.model_path = model_path
         self.classifier: Any = None
-        self.model_info: Any = None  # app.core.report_layout.ModelInfo of the classifier (reports, audit)
+        self.model_info: Any = None  # app.core.reports.layout.ModelInfo of the classifier (reports, audit)
         self.audit = AuditTrail(parent=self)
         self.audit.failed.connect(self._audit_failed)
         self._load_worker: GeneratorWorker | None = None
@@ -241,7 +241,7 @@ class MainWindow(QMainWindow):
         )
 
     def _model_loaded(self, classifier: Any) -> None:
-        from app.core.report_layout import ModelInfo
+        from app.core.reports.layout import ModelInfo
 
         self.classifier = classifier
         self.model_info = ModelInfo.from_classifier(classifier)
@@ -451,7 +451,7 @@ class MainWindow(QMainWindow):
             self.write_batch_csv(Path(path))
 
     def write_batch_csv(self, path: Path) -> None:
-        from app.core.results_io import write_csv
+        from app.core.reports.results_io import write_csv
 
         card = self.classifier.card if self.classifier is not None else None
         class_names = card.class_names if card is not None else ()

@@ -66,7 +66,7 @@ def _writing(path: Path, write: Any) -> Path:
 def scan_report_job(path: Path, scan: Any, prediction: Any, model_info: Any, *, anonymise: bool,
                     overlay_rgb: np.ndarray | None = None, colormap: str | None = None,
                     audit: Any = None) -> Iterator[Path]:
-    from app.core.report_pdf import write_scan_report
+    from app.core.reports.pdf import write_scan_report
 
     extra = {"colormap": colormap} if colormap else {}
     written = _writing(path, lambda: write_scan_report(path, scan, prediction, model_info=model_info,
@@ -79,7 +79,7 @@ def scan_report_job(path: Path, scan: Any, prediction: Any, model_info: Any, *, 
 def series_report_job(path: Path, scans: Sequence[Any], predictions: Sequence[Any], model_info: Any, *,
                       anonymise: bool, colormap: str | None = None, opacity: float | None = None,
                       audit: Any = None) -> Iterator[Path]:
-    from app.core.report_pdf import key_slice_indices, write_series_report
+    from app.core.reports.pdf import key_slice_indices, write_series_report
 
     extra: dict[str, Any] = {}
     if colormap:
@@ -97,7 +97,7 @@ def series_report_job(path: Path, scans: Sequence[Any], predictions: Sequence[An
 
 def batch_report_job(path: Path, items: Iterable[Any], model_info: Any, *, anonymise: bool,
                      audit: Any = None) -> Iterator[Path]:
-    from app.core.report_batch import write_batch_report
+    from app.core.reports.batch_pdf import write_batch_report
 
     proxies = (ThumbnailItem(item) for item in list(items))
     written = _writing(path, lambda: write_batch_report(path, proxies, model_info=model_info, anonymise=anonymise))
@@ -108,7 +108,7 @@ def batch_report_job(path: Path, items: Iterable[Any], model_info: Any, *, anony
 
 def secondary_capture_job(path: Path, overlay_rgb: np.ndarray, scan: Any, prediction: Any, model_info: Any, *,
                           anonymise: bool, audit: Any = None) -> Iterator[Path]:
-    from app.core.report_dicom import write_secondary_capture
+    from app.core.reports.dicom_outputs import write_secondary_capture
 
     written = _writing(path, lambda: write_secondary_capture(path, overlay_rgb, scan, anonymise=anonymise))
     if audit is not None:
@@ -122,7 +122,7 @@ def encapsulated_pdf_job(path: Path, scans: Sequence[Any], predictions: Sequence
                          audit: Any = None) -> Iterator[Path]:
     """The scan report (one scan) or the series report (several) wrapped as DICOM Encapsulated PDF
     in the study of ``scans[index]``; the PDF inside is anonymised like the DICOM header."""
-    from app.core.report_dicom import write_encapsulated_pdf
+    from app.core.reports.dicom_outputs import write_encapsulated_pdf
 
     scan = scans[index]
     with tempfile.TemporaryDirectory(prefix="brainlens-") as tmp:

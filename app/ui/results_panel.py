@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.ood import describe_reason
+from app.core.model.ood import describe_reason
 
 FLAG_TEXT = {
     "low_confidence": "Low confidence: the model is unsure between classes. Interpret with care.",

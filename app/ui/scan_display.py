@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from app.core import gradcam, windowing
+from app.core.model import gradcam
+from app.core.scans import windowing
 from app.ui import jobs
 from app.ui.metadata_panel import MetadataPanel
 from app.ui.results_panel import ResultsPanel, percent

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.gradcam import COLORMAPS, DEFAULT_COLORMAP
+from app.core.model.gradcam import COLORMAPS, DEFAULT_COLORMAP
 
 DEVICES = {"auto": "Automatic (GPU when available)", "cpu": "CPU", "gpu": "GPU"}
 MAX_RECENT = 8

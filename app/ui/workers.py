@@ -38,7 +38,7 @@ class WorkerSignals(QObject):
 class GeneratorWorker(QRunnable):
     """Runs ``func(*args, **kwargs)`` (a generator function) on a pool thread.
 
-    ``cancel`` is any object with a ``cancel()`` method (e.g. ``app.core.progress.CancelToken``);
+    ``cancel`` is any object with a ``cancel()`` method (e.g. ``app.core.runs.progress.CancelToken``);
     it is cancelled when ``quit()`` is called.
     """
 

@@ -23,11 +23,12 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from app.core import gradcam  # noqa: E402
-from app.core.batch import BatchItem, run_batch  # noqa: E402
-from app.core.inference import Classifier, default_model_path
-from app.core.report_pdf import ModelInfo, write_batch_report, write_scan_report, write_series_report
-from app.core.results_io import write_csv
+from app.core.model import gradcam  # noqa: E402
+from app.core.runs.batch import BatchItem, run_batch  # noqa: E402
+from app.core.model.inference import Classifier, default_model_path
+from app.core.reports.batch_pdf import write_batch_report
+from app.core.reports.pdf import ModelInfo, write_scan_report, write_series_report
+from app.core.reports.results_io import write_csv
 from tests import mri_data
 
 HERE = Path(__file__).resolve().parent

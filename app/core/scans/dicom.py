@@ -17,7 +17,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from app.core import windowing
+from app.core.scans import windowing
 from app.core.errors import (
     ImageTooLargeError,
     MissingDecoderError,
@@ -27,8 +27,8 @@ from app.core.errors import (
     TruncatedFileError,
     UnsupportedScanError,
 )
-from app.core.images import MAX_FILE_PIXELS, MAX_PIXELS, too_large_message
-from app.core.scan import Scan, ScanMetadata
+from app.core.scans.images import MAX_FILE_PIXELS, MAX_PIXELS, too_large_message
+from app.core.scans.scan import Scan, ScanMetadata
 
 DEFLATED_UID = b"1.2.840.10008.1.2.1.99"
 # pydicom inflates a deflated dataset whole, in memory, before reading it: allow what the pixel limit

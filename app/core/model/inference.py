@@ -1,7 +1,7 @@
 """The classifier: a BrainLens ONNX model, its card, and one Prediction per image.
 
 Everything the app needs to run a model comes from the model file: the card (JSON in the ONNX
-metadata, see ``app.core.model_card``) says the input size, colour, value range, crop, class names,
+metadata, see ``app.core.model.card``) says the input size, colour, value range, crop, class names,
 temperature and thresholds. Work is split so the batch pipeline can overlap it:
 
     prepare(display)  -- CPU, any thread: crop, resize, scale, cheap image signals
@@ -18,18 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core import ood
-from app.core.crop import brain_bbox
+from app.core.model import ood
+from app.core.scans.crop import brain_bbox
 from app.core.errors import ModelLoadError
-from app.core.model_card import (
+from app.core.model.card import (
     CARD_METADATA_KEY,
     INPUT_NAME,
     OUTPUT_NAMES,
     ModelCard,
     ModelCardError,
 )
-from app.core.preprocess import to_model_input
-from app.core.providers import CPU, cache_dir, choose_providers, device_words, physical_cores, with_options
+from app.core.model.preprocess import to_model_input
+from app.core.model.providers import CPU, cache_dir, choose_providers, device_words, physical_cores, with_options
 
 DEFAULT_MODEL_NAME = "brainlens-vgg16.onnx"
 LOW_CONFIDENCE = "low_confidence"
@@ -42,7 +42,7 @@ def resources_dir() -> Path:
     bundle = getattr(sys, "_MEIPASS", None)
     if getattr(sys, "frozen", False) and bundle:
         return Path(bundle) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
+    return Path(__file__).resolve().parents[3] / "resources"
 
 
 def default_model_path() -> Path:
@@ -95,7 +95,7 @@ class Prediction:
 
     def heatmap(self, class_index: int | None = None) -> np.ndarray:
         """The [0, 1] Grad-CAM of ``class_index`` (default: the predicted class) at the scan's size."""
-        from app.core.gradcam import class_heatmap
+        from app.core.model.gradcam import class_heatmap
 
         index = self.predicted_index if class_index is None else class_index
         shape = self.source_shape or tuple(self.cams.shape[1:])
@@ -180,7 +180,7 @@ class Classifier:
         return results
 
     def classify(self, scans: Sequence, *, crop: bool | None = None, batch_size: int = 8) -> list[Prediction]:
-        """Predictions for loaded ``app.core.scan.Scan`` objects (display image and image plane)."""
+        """Predictions for loaded ``app.core.scans.scan.Scan`` objects (display image and image plane)."""
         results: list[Prediction] = []
         for start in range(0, len(scans), max(1, batch_size)):
             chunk = scans[start : start + max(1, batch_size)]

@@ -1,7 +1,7 @@
 """Batch results to CSV and JSON, written as they come.
 
 The CSV has one row per scan and is flushed after every row, so a run that crashes or is
-cancelled leaves a valid CSV of what was done. Numbers are rounded by ``app.core.report_numbers``
+cancelled leaves a valid CSV of what was done. Numbers are rounded by ``app.core.reports.numbers``
 so the CSV, the JSON and the PDF report agree digit for digit. Slice and frame numbers are
 1-based, as a clinician counts them.
 """
@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from app.core.batch import BatchItem, SeriesSummary
-from app.core.report_numbers import format_probability, round_probability
+from app.core.runs.batch import BatchItem, SeriesSummary
+from app.core.reports.numbers import format_probability, round_probability
 
 RESULTS_FORMAT = "brainlens-results"
 RESULTS_FORMAT_VERSION = 1

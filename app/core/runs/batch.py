@@ -18,10 +18,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from app.core.errors import BrainLensError, ScanLoadError
-from app.core.inference import Classifier, PreparedInput, Prediction, scan_plane
-from app.core.loading import ScanSource, iter_sources, load_source
-from app.core.progress import CancelToken, Progress
-from app.core.scan import Scan
+from app.core.model.inference import Classifier, PreparedInput, Prediction, scan_plane
+from app.core.scans.loading import ScanSource, iter_sources, load_source
+from app.core.runs.progress import CancelToken, Progress
+from app.core.scans.scan import Scan
 
 
 @dataclass(eq=False)

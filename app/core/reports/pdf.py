@@ -2,9 +2,9 @@
 
     write_scan_report(path, scan, prediction, model_info=..., overlay_rgb=...)
     write_series_report(path, scans, predictions, model_info=...)
-    write_batch_report(path, items, model_info=...)      (see app.core.report_batch)
+    (batch reports: app.core.reports.batch_pdf.write_batch_report)
 
-Every number goes through ``app.core.report_numbers`` so it matches the CSV digit for digit.
+Every number goes through ``app.core.reports.numbers`` so it matches the CSV digit for digit.
 ``anonymise=True`` removes patient identifiers (``ScanMetadata.anonymised()``) and replaces
 file names by image hashes, since file names often carry patient names.
 """
@@ -20,10 +20,9 @@ import numpy as np
 from reportlab.lib.units import mm
 from reportlab.platypus import CondPageBreak, KeepTogether, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from app.core import gradcam
-from app.core.report_batch import BatchReport, write_batch_report  # noqa: F401 - public API
-from app.core.report_charts import colour_bar, probability_chart, slice_profile
-from app.core.report_layout import (
+from app.core.model import gradcam
+from app.core.reports.charts import colour_bar, probability_chart, slice_profile
+from app.core.reports.layout import (
     AMBER_BG,
     CONTENT_WIDTH,
     MARGIN,
@@ -45,11 +44,11 @@ from app.core.report_layout import (
     source_name,
     utc_now,
 )
-from app.core.ood import describe_reason
-from app.core.report_numbers import format_percent
+from app.core.model.ood import describe_reason
+from app.core.reports.numbers import format_percent
 
-__all__ = ["ModelInfo", "write_scan_report", "write_series_report", "write_batch_report",
-           "BatchReport", "flag_text", "ood_reason_text", "overlay_for", "key_slice_indices"]
+__all__ = ["ModelInfo", "write_scan_report", "write_series_report", "flag_text", "ood_reason_text", "overlay_for",
+           "key_slice_indices"]
 
 FLAG_TEXT = {
     "low_confidence": "Low confidence: the top probability is below the model's threshold of {thr}. "

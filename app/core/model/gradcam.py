@@ -25,7 +25,7 @@ COLORMAPS: dict[str, int] = {
 }
 DEFAULT_COLORMAP = "inferno"
 
-Box = tuple[int, int, int, int]  # (top, bottom, left, right) as app.core.crop.brain_bbox: image[top:bottom, left:right]
+Box = tuple[int, int, int, int]  # (top, bottom, left, right) as app.core.scans.crop.brain_bbox: image[top:bottom, left:right]
 
 
 def normalise_cam(cam: np.ndarray) -> np.ndarray:

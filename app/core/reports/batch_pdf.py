@@ -1,6 +1,6 @@
 """The batch PDF: a summary (counts per class, flags, failures, series) and a table of every scan.
 
-Batch results stream (``app.core.batch.run_batch`` yields one item at a time and the CLI drops
+Batch results stream (``app.core.runs.batch.run_batch`` yields one item at a time and the CLI drops
 each scan after use), so ``BatchReport`` keeps only what the report needs per item: the numbers,
 the flags and a small JPEG thumbnail. Feed it items as they come (``add``), then ``write``.
 """
@@ -19,8 +19,8 @@ from PIL import Image as PILImage
 from reportlab.lib.units import mm
 from reportlab.platypus import Image, KeepTogether, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from app.core.report_charts import probability_chart
-from app.core.report_layout import (
+from app.core.reports.charts import probability_chart
+from app.core.reports.layout import (
     CONTENT_WIDTH,
     MARGIN,
     MUTED,
@@ -36,7 +36,7 @@ from app.core.report_layout import (
     para,
     utc_now,
 )
-from app.core.report_numbers import format_percent
+from app.core.reports.numbers import format_percent
 
 THUMB_PX = 112
 THUMB_SIZE = 13 * mm

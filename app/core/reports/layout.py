@@ -25,7 +25,7 @@ from reportlab.pdfgen import canvas as rl_canvas
 from reportlab.platypus import Image, Paragraph, Table, TableStyle
 from xml.sax.saxutils import escape
 
-from app.core.model_card import DISCLAIMER
+from app.core.model.card import DISCLAIMER
 
 PAGE = A4
 MARGIN = 16 * mm
@@ -154,7 +154,7 @@ class ModelInfo:
 
     @classmethod
     def from_classifier(cls, classifier: Any) -> ModelInfo:
-        """From an ``app.core.inference.Classifier`` (its card, file hash and device in use)."""
+        """From an ``app.core.model.inference.Classifier`` (its card, file hash and device in use)."""
         return cls.from_card(classifier.card, sha256=classifier.model_sha256, device=classifier.device)
 
     def display_name(self, class_name: str) -> str:

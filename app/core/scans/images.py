@@ -15,8 +15,8 @@ import numpy as np
 from PIL import Image, ImageOps, ImageSequence
 
 from app.core.errors import ImageTooLargeError, NotAnImageError, ScanLoadError, TruncatedFileError
-from app.core.scan import Scan, ScanMetadata
-from app.core.windowing import apply_window, full_range_window
+from app.core.scans.scan import Scan, ScanMetadata
+from app.core.scans.windowing import apply_window, full_range_window
 
 MAX_PIXELS = 100_000_000  # per image (frame): 100 megapixels
 MAX_FILE_PIXELS = 256_000_000  # all frames/pages of one file together (≈1.3 GB once decoded)

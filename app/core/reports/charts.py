@@ -10,8 +10,8 @@ from reportlab.lib import colors
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
-from app.core.report_layout import ACCENT, FONT, FONT_BOLD, INK, MUTED, RULE
-from app.core.report_numbers import format_percent, round_probability
+from app.core.reports.layout import ACCENT, FONT, FONT_BOLD, INK, MUTED, RULE
+from app.core.reports.numbers import format_percent, round_probability
 
 BAR_BG = colors.HexColor("#e7ebf0")
 BAR = colors.HexColor("#9fb3c8")

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from app.core import dicom, images
-from app.core.crop import brain_bbox
+from app.core.scans import dicom, images
+from app.core.scans.crop import brain_bbox
 from app.core.errors import EmptyFolderError, NotAnImageError, ScanLoadError
-from app.core.scan import Scan
-from app.core.series import SliceHeader, group_series
+from app.core.scans.scan import Scan
+from app.core.scans.series import SliceHeader, group_series
 
 SKIPPED_NAMES = frozenset({"dicomdir", "thumbs.db", "desktop.ini"})
 NOT_FOUND = "This file or folder does not exist (it may have been moved or deleted)."

@@ -128,7 +128,7 @@ class Scan:
     def with_window(self, centre: float, width: float) -> Scan:
         """The same grey scan displayed through another window (MONOCHROME1 stays inverted).
         Colour scans have no window and are returned unchanged."""
-        from app.core.windowing import apply_window, invert
+        from app.core.scans.windowing import apply_window, invert
 
         if self.pixels.ndim != 2:
             return self

@@ -29,7 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from app.core.crop import THRESHOLD, brain_bbox
+from app.core.scans.crop import THRESHOLD, brain_bbox
 
 INVALID_OUTPUT = "invalid_model_output"
 # Plain words for each reason, shared by the CLI, the GUI and the reports.

@@ -13,7 +13,7 @@ only the image's SHA-256, the model's identity and the result.
 Appends are safe from several processes: the file is locked (fcntl on POSIX, msvcrt on
 Windows) while the last hash is read and the new line is written in one ``write`` call.
 
-Run ``python -m app.core.audit verify [LOG]`` (wired as ``brainlens audit verify``).
+Run ``python -m app.core.reports.audit verify [LOG]`` (wired as ``brainlens audit verify``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.core.report_numbers import round_probability
+from app.core.reports.numbers import round_probability
 
 LOG_NAME = "audit.jsonl"
 GENESIS_HASH = "0" * 64
