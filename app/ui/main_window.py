@@ -1,7 +1,8 @@
 """The BrainLens main window: wires widgets to the core through worker threads.
 
 Nothing here processes images or runs the model itself: loading, classification, windowing and
-Grad-CAM are core calls (app.core.*), long ones inside ``app.ui.jobs`` generators on workers.
+Grad-CAM are core calls (app.core.*), long ones inside ``app.ui.jobs`` generators on workers. The
+window's menus, dialogs, drag-and-drop and batch live in the ``window_*`` mixins beside this module.
 """
 
 from __future__ import annotations
@@ -11,51 +12,37 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QFileDialog,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QScrollArea,
-    QWidget,
-)
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea, QWidget
 
-from app.core.model import gradcam
 from app.core.errors import BrainLensError
+from app.core.model import gradcam
 from app.core.model.card import DISCLAIMER
-from app.core.runs.progress import CancelToken, Progress
 from app.ui import jobs
-from app.ui.about import AboutModelDialog
 from app.ui.audit_trail import AuditTrail
-from app.ui.batch_panel import BatchPanel, row_from_item, row_from_summary
+from app.ui.batch_panel import BatchPanel
 from app.ui.export_actions import ReportExporter
 from app.ui.metadata_panel import MetadataPanel
 from app.ui.results_panel import ResultsPanel
-from app.ui.settings import SettingsDialog, UiSettings, load_settings, save_settings
 from app.ui.scan_display import ScanDisplay
+from app.ui.settings import UiSettings, load_settings, save_settings
 from app.ui.viewer_page import ViewerPage
+from app.ui.window_batch import BatchMixin
+from app.ui.window_dialogs import DialogsMixin, user_message
+from app.ui.window_drop import DropMixin
+from app.ui.window_menus import MenusMixin
 from app.ui.workers import GeneratorWorker, await_workers, start_worker
 
 log = logging.getLogger(__name__)
 NOTICE = "Research use only — not for diagnosis"
-FILE_FILTER = "Scans (*.dcm *.dicom *.ima *.jpg *.jpeg *.png *.tif *.tiff *.bmp);;All files (*)"
 SLICE_KEYS = {
     Qt.Key.Key_Left: -1, Qt.Key.Key_Up: -1, Qt.Key.Key_Right: 1, Qt.Key.Key_Down: 1,
     Qt.Key.Key_PageUp: -5, Qt.Key.Key_PageDown: 5, Qt.Key.Key_Home: -100_000, Qt.Key.Key_End: 100_000,
 }
 
 
-def user_message(error: BaseException) -> str:
-    """What the user reads: the core's own sentence, or a short generic one (details go to the log)."""
-    if isinstance(error, BrainLensError):
-        return str(error)
-    return f"Something went wrong ({type(error).__name__}: {error}). The details are in the log."
-
-
-class MainWindow(QMainWindow):
+class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, QMainWindow):
     """``scan_shown`` fires after a scan is drawn, ``prediction_shown`` after a result is drawn,
     ``batch_finished`` when a batch ends (completed or cancelled)."""
 
@@ -172,64 +159,6 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    def _action(self, menu, text: str, slot, shortcut: str | QKeySequence | None = None) -> QAction:
-        action = menu.addAction(text)
-        action.triggered.connect(slot)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        return action
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        self._action(file_menu, "Open file…", self.open_file_dialog, QKeySequence.StandardKey.Open)
-        self._action(file_menu, "Open folder…", self.open_folder_dialog, "Ctrl+Shift+O")
-        self.recent_menu = file_menu.addMenu("Open recent")
-        file_menu.addSeparator()
-        self._action(file_menu, "Load model…", self.open_model_dialog)
-        self.report_action = self._action(file_menu, "Export report…", self.exporter.export_report, "Ctrl+E")
-        self.report_action.setToolTip("A PDF of the scan, the series or (when the batch table shows) the batch")
-        self.batch_report_action = self._action(file_menu, "Export batch report (PDF)…",
-                                                self.exporter.export_batch_report)
-        self.export_action = self._action(file_menu, "Export batch results as CSV…", self.export_batch_csv)
-        self.dicom_heatmap_action = self._action(file_menu, "Save heatmap as DICOM…",
-                                                 self.exporter.save_heatmap_dicom)
-        self.dicom_report_action = self._action(file_menu, "Save report as DICOM (Encapsulated PDF)…",
-                                                self.exporter.save_report_dicom)
-        file_menu.aboutToShow.connect(self._update_export_actions)
-        for signal in (self.scan_shown, self.prediction_shown, self.batch_finished, self.view.slice_shown):
-            signal.connect(self._update_export_actions)
-        self._update_export_actions()
-        file_menu.addSeparator()
-        self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
-
-        view = bar.addMenu("&View")
-        self._action(view, "Reset view", lambda: self.view.reset_view(), "Ctrl+0")
-        self._action(view, "Zoom in", lambda: self.viewer.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn)
-        self._action(view, "Zoom out", lambda: self.viewer.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
-        view.addSeparator()
-        for dock, shortcut in ((self.metadata_dock, "Ctrl+I"), (self.results_dock, None), (self.batch_dock, None)):
-            action = dock.toggleViewAction()
-            if shortcut:
-                action.setShortcut(QKeySequence(shortcut))
-            view.addAction(action)
-
-        tools = bar.addMenu("&Tools")
-        self._action(tools, "Settings…", self.open_settings, QKeySequence.StandardKey.Preferences)
-
-        help_menu = bar.addMenu("&Help")
-        self.about_model_action = self._action(help_menu, "About the model…", self.show_about_model)
-        self._action(help_menu, "About BrainLens…", self._about_app)
-
-    def _update_export_actions(self, *_args: Any) -> None:
-        self.report_action.setText(f"Export {self.exporter.report_kind()} report…")
-        dicom = self.exporter.can_save_dicom()
-        self.dicom_heatmap_action.setEnabled(dicom)
-        self.dicom_report_action.setEnabled(dicom)
-        batch_done = bool(self.batch.model.items) and self._batch_worker is None
-        self.batch_report_action.setEnabled(batch_done)
-        self.export_action.setEnabled(batch_done)
-
     # --- model -----------------------------------------------------------------------------------
     def reload_model(self) -> None:
         self._set_model_label("Loading model…")
@@ -267,29 +196,7 @@ class MainWindow(QMainWindow):
     def _set_model_label(self, text: str) -> None:
         self.model_label.setText(text)
 
-    def open_model_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load a BrainLens model", "", "ONNX models (*.onnx)")
-        if path:
-            self.model_path = Path(path)
-            self.reload_model()
-
     # --- opening ---------------------------------------------------------------------------------
-    def open_file_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a scan", self._last_folder(), FILE_FILTER)
-        if path:
-            self.open_paths([Path(path)])
-
-    def open_folder_dialog(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a folder of scans or a DICOM series", self._last_folder())
-        if path:
-            self.open_paths([Path(path)])
-
-    def _last_folder(self) -> str:
-        if self.settings.recent_files:
-            last = Path(self.settings.recent_files[0])
-            return str(last if last.is_dir() else last.parent)
-        return ""
-
     def open_paths(self, paths: list[Path]) -> None:
         """A file opens in the viewer; a folder holding one series (or one image) too; more → batch."""
         paths = [Path(p) for p in paths]
@@ -352,18 +259,6 @@ class MainWindow(QMainWindow):
         elif self._model_worker is None or self._model_worker.is_done:
             self.results.show_message("Not classified", "No model is loaded (File ▸ Load model…).")
 
-    def _remember(self, path: Path) -> None:
-        self.settings = self.settings.with_recent(path.resolve())
-        save_settings(self.store, self.settings)
-        self._update_recent_menu()
-
-    def _update_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for text in self.settings.recent_files:
-            action = self.recent_menu.addAction(text)
-            action.triggered.connect(lambda _checked=False, p=text: self.open_paths([Path(p)]))
-        self.recent_menu.setEnabled(bool(self.settings.recent_files))
-
     # --- classification of the scans in the viewer ----------------------------------------------
     def _start_classification(self) -> None:
         if self._classify_worker is not None:
@@ -395,130 +290,6 @@ class MainWindow(QMainWindow):
         if self._slice_queue is not None:
             self._slice_queue.prefer(index)  # classify around the slice the user is looking at
 
-    # --- batch -----------------------------------------------------------------------------------
-    def start_batch(self, paths: list[Path]) -> None:
-        if self.classifier is None:
-            self._show_error("No model", BrainLensError("Batch classification needs a model: wait for it to load "
-                                                         "or choose one with File ▸ Load model…"))
-            return
-        self.cancel_batch()
-        self._batch_cancelled = False
-        self.batch_dock.show()
-        self.batch.start(f"Classifying {', '.join(p.name for p in paths)}…")
-        token = CancelToken()
-        worker = GeneratorWorker(jobs.batch_job, paths, self.classifier, token, self.audit, self.model_info,
-                                 cancel=token, name="batch")
-        worker.signals.yielded.connect(lambda value, w=worker: self._batch_value(w, value))
-        worker.signals.errored.connect(lambda e: self._show_error("The batch stopped", e))
-        worker.signals.finished.connect(lambda w=worker: self._batch_done(w))
-        self._batch_worker = worker.start()
-
-    def _batch_value(self, worker: GeneratorWorker, value: Any) -> None:
-        if worker is not self._batch_worker:
-            return
-        if isinstance(value, Progress):
-            self.batch.set_progress(value.done, value.total, "")
-            return
-        names = self.classifier.card.display_names if self.classifier is not None else {}
-        summary = getattr(value, "kind", "scan") == "series"
-        self.batch.model.add(row_from_summary(value, names) if summary
-                             else row_from_item(value, names, self.settings.low_confidence_threshold), value)
-        if self.batch.model.rowCount() == 1 and "first_result_s" not in self.timings and self._opened_at:
-            self.timings["first_result_s"] = time.perf_counter() - self._opened_at
-
-    def _batch_done(self, worker: GeneratorWorker) -> None:
-        if worker is not self._batch_worker:
-            return
-        rows = [r for r in self.batch.model.rows if not r.is_summary]
-        count, errors = len(rows), sum(1 for row in rows if not row.ok)
-        state = "Cancelled" if self._batch_cancelled else "Done"
-        self.batch.finish(f"{state}: {count} scan(s) classified" + (f", {errors} could not be read" if errors else ""))
-        self._batch_worker = None
-        self.batch_finished.emit()
-
-    def cancel_batch(self) -> None:
-        if self._batch_worker is not None and not self._batch_worker.is_done:
-            self._batch_cancelled = True
-            self.batch.status.setText("Cancelling…")
-            self._batch_worker.quit()
-
-    def export_batch_csv(self) -> None:
-        if not self.batch.model.items:
-            self._show_error("Nothing to export", BrainLensError("Run a batch first (File ▸ Open folder)."))
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export batch results", "brainlens-results.csv", "CSV (*.csv)")
-        if path:
-            self.write_batch_csv(Path(path))
-
-    def write_batch_csv(self, path: Path) -> None:
-        from app.core.reports.results_io import write_csv
-
-        card = self.classifier.card if self.classifier is not None else None
-        class_names = card.class_names if card is not None else ()
-        sha = getattr(self.classifier, "model_sha256", "")
-        try:
-            write_csv(self.batch.model.items, path, class_names, sha)
-        except (OSError, BrainLensError) as error:
-            self._show_error("The results could not be saved", error)
-            return
-        self.statusBar().showMessage(f"Saved {path.name}", 8000)
-
-    def _batch_row_activated(self, row: Any) -> None:
-        """Shows the row's scan; a series slice (or summary) opens its whole series at that slice."""
-        self._opened_at = time.perf_counter()
-        self.timings = {}
-        target = jobs.SeriesOf(row.path) if row.slice_index is not None else row.path
-        self._load_into_viewer(target, frame=row.frame, slice_index=row.slice_index)
-
-    # --- dialogs ---------------------------------------------------------------------------------
-    def open_settings(self) -> SettingsDialog:
-        card = self.classifier.card if self.classifier is not None else None
-        dialog = SettingsDialog(self.settings, card.low_confidence_threshold if card else None, self)
-        dialog.accepted.connect(lambda: self._apply_settings(dialog.result_settings()))
-        dialog.open()
-        return dialog
-
-    def _apply_settings(self, new: UiSettings) -> None:
-        device_changed = new.device != self.settings.device
-        self.settings = new
-        save_settings(self.store, new)
-        self.results.heatmap.set_colormaps(list(gradcam.COLORMAPS), new.colormap)
-        self.results.heatmap.set_opacity(new.opacity)
-        self.view.render()
-        if device_changed:
-            self.reload_model()
-
-    def show_about_model(self) -> AboutModelDialog | None:
-        if self.classifier is None:
-            self._show_error("No model", BrainLensError("No model is loaded yet."))
-            return None
-        dialog = AboutModelDialog(self.classifier, self)
-        dialog.open()
-        return dialog
-
-    def _about_app(self) -> None:
-        QMessageBox.about(self, "About BrainLens",
-                          "<b>BrainLens</b><br>Brain MRI classification with Grad-CAM, on your own machine."
-                          f"<p>{DISCLAIMER}</p>")
-
-    def _show_error(self, title: str, error: BaseException, *, in_panel: bool = True) -> None:
-        """Dialog + status bar; ``in_panel`` also replaces the hint or result panel (not for exports)."""
-        if not isinstance(error, BrainLensError):
-            log.error("%s", title, exc_info=(type(error), error, error.__traceback__))
-        message = user_message(error)
-        self.statusBar().showMessage(f"{title}: {message}", 15000)
-        if in_panel and not self.view.scans:
-            self.page.show_hint(message)
-        elif in_panel:
-            self.results.show_message(title, message)
-        QMessageBox.warning(self, title, message)
-
-    def _audit_failed(self, message: str) -> None:
-        """Told once (the trail emits once): a status message, and a lasting mark with the reason."""
-        self.audit_warning.setToolTip(message)
-        self.audit_warning.show()
-        self.statusBar().showMessage(message, 30000)
-
     def _identifiers_toggled(self, hidden: bool) -> None:
         self.settings.hide_identifiers = hidden
         save_settings(self.store, self.settings)
@@ -537,27 +308,6 @@ class MainWindow(QMainWindow):
             event.accept()
             return
         super().keyPressEvent(event)
-
-    def dragEnterEvent(self, event) -> None:  # noqa: N802
-        if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):
-            event.acceptProposedAction()
-            self.page.hint.set_drag_active(True)
-        else:
-            event.ignore()
-
-    def dragLeaveEvent(self, event) -> None:  # noqa: N802
-        self.page.hint.set_drag_active(False)
-        super().dragLeaveEvent(event)
-
-    def dragMoveEvent(self, event) -> None:  # noqa: N802
-        self.dragEnterEvent(event)
-
-    def dropEvent(self, event) -> None:  # noqa: N802
-        self.page.hint.set_drag_active(False)
-        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
-            QTimer.singleShot(0, lambda: self.open_paths(paths))  # let the drag source return first
 
     def _stop_viewer_workers(self) -> None:
         for worker in (self._load_worker, self._classify_worker):

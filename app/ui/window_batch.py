@@ -1,0 +1,93 @@
+"""The main window's batch: a folder of scans classified on a worker into the batch table."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QFileDialog
+
+from app.core.errors import BrainLensError
+from app.core.runs.progress import CancelToken, Progress
+from app.ui import jobs
+from app.ui.batch_panel import row_from_item, row_from_summary
+from app.ui.workers import GeneratorWorker
+
+
+class BatchMixin:
+    """Starts, feeds, cancels and exports the batch shown in ``MainWindow``'s batch panel."""
+
+    def start_batch(self, paths: list[Path]) -> None:
+        if self.classifier is None:
+            self._show_error("No model", BrainLensError("Batch classification needs a model: wait for it to load "
+                                                         "or choose one with File ▸ Load model…"))
+            return
+        self.cancel_batch()
+        self._batch_cancelled = False
+        self.batch_dock.show()
+        self.batch.start(f"Classifying {', '.join(p.name for p in paths)}…")
+        token = CancelToken()
+        worker = GeneratorWorker(jobs.batch_job, paths, self.classifier, token, self.audit, self.model_info,
+                                 cancel=token, name="batch")
+        worker.signals.yielded.connect(lambda value, w=worker: self._batch_value(w, value))
+        worker.signals.errored.connect(lambda e: self._show_error("The batch stopped", e))
+        worker.signals.finished.connect(lambda w=worker: self._batch_done(w))
+        self._batch_worker = worker.start()
+
+    def _batch_value(self, worker: GeneratorWorker, value: Any) -> None:
+        if worker is not self._batch_worker:
+            return
+        if isinstance(value, Progress):
+            self.batch.set_progress(value.done, value.total, "")
+            return
+        names = self.classifier.card.display_names if self.classifier is not None else {}
+        summary = getattr(value, "kind", "scan") == "series"
+        self.batch.model.add(row_from_summary(value, names) if summary
+                             else row_from_item(value, names, self.settings.low_confidence_threshold), value)
+        if self.batch.model.rowCount() == 1 and "first_result_s" not in self.timings and self._opened_at:
+            self.timings["first_result_s"] = time.perf_counter() - self._opened_at
+
+    def _batch_done(self, worker: GeneratorWorker) -> None:
+        if worker is not self._batch_worker:
+            return
+        rows = [r for r in self.batch.model.rows if not r.is_summary]
+        count, errors = len(rows), sum(1 for row in rows if not row.ok)
+        state = "Cancelled" if self._batch_cancelled else "Done"
+        self.batch.finish(f"{state}: {count} scan(s) classified" + (f", {errors} could not be read" if errors else ""))
+        self._batch_worker = None
+        self.batch_finished.emit()
+
+    def cancel_batch(self) -> None:
+        if self._batch_worker is not None and not self._batch_worker.is_done:
+            self._batch_cancelled = True
+            self.batch.status.setText("Cancelling…")
+            self._batch_worker.quit()
+
+    def export_batch_csv(self) -> None:
+        if not self.batch.model.items:
+            self._show_error("Nothing to export", BrainLensError("Run a batch first (File ▸ Open folder)."))
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export batch results", "brainlens-results.csv", "CSV (*.csv)")
+        if path:
+            self.write_batch_csv(Path(path))
+
+    def write_batch_csv(self, path: Path) -> None:
+        from app.core.reports.results_io import write_csv
+
+        card = self.classifier.card if self.classifier is not None else None
+        class_names = card.class_names if card is not None else ()
+        sha = getattr(self.classifier, "model_sha256", "")
+        try:
+            write_csv(self.batch.model.items, path, class_names, sha)
+        except (OSError, BrainLensError) as error:
+            self._show_error("The results could not be saved", error)
+            return
+        self.statusBar().showMessage(f"Saved {path.name}", 8000)
+
+    def _batch_row_activated(self, row: Any) -> None:
+        """Shows the row's scan; a series slice (or summary) opens its whole series at that slice."""
+        self._opened_at = time.perf_counter()
+        self.timings = {}
+        target = jobs.SeriesOf(row.path) if row.slice_index is not None else row.path
+        self._load_into_viewer(target, frame=row.frame, slice_index=row.slice_index)
