@@ -15,7 +15,7 @@ import zlib
 import pytest
 
 from app.core.errors import ImageTooLargeError
-from scripts import fuzz
+from scripts import fuzz, fuzz_cases
 
 MEMORY_MB = 1536  # per worker: the loader's own limits keep every case far below this
 
@@ -36,14 +36,14 @@ def sleepy_loader(path):
 
 def test_runner_reports_hangs_crashes_and_memory_failures_then_goes_on():
     with fuzz.Runner(time_limit_s=3, memory_limit_mb=MEMORY_MB, loader="tests.test_reliability_fuzz:sleepy_loader") as runner:
-        outcomes = [runner.run(fuzz.Case(name, name.encode(), ".bin")) for name in ("hang", "crash", "memory", "fine")]
+        outcomes = [runner.run(fuzz_cases.Case(name, name.encode(), ".bin")) for name in ("hang", "crash", "memory", "fine")]
     assert [o.status for o in outcomes] == ["hang", "crash", "memory", "scans"]
     assert outcomes[0].seconds < 10 and "ValueError: boom" in outcomes[1].detail
 
 
 def test_decompression_bombs_are_refused_quickly_in_bounded_memory():
     with fuzz.Runner(time_limit_s=20, memory_limit_mb=MEMORY_MB) as runner:
-        outcomes = [runner.run(case) for case in fuzz.bombs(heavy=False)]
+        outcomes = [runner.run(case) for case in fuzz_cases.bombs(heavy=False)]
     for outcome in outcomes:  # "error", not "hang": refused within the per-file time limit
         assert outcome.status == "error", outcome
         assert outcome.peak_mb < 1000, outcome
@@ -57,7 +57,7 @@ def test_deflate_bomb_check_counts_without_keeping_the_data(tmp_path):
     from tests.mri_data import pydicom_file
 
     bomb = tmp_path / "bomb.dcm"
-    bomb.write_bytes(fuzz.deflate_bomb(64 << 20))
+    bomb.write_bytes(fuzz_cases.deflate_bomb(64 << 20))
     assert bomb.stat().st_size < 200_000
     with pytest.raises(ImageTooLargeError, match="deflate"):
         refuse_deflate_bomb(bomb, limit=32 << 20)
@@ -74,7 +74,7 @@ def test_header_mutations_write_what_they_say():
 
     from tests.mri_data import pydicom_file
 
-    data, what = fuzz.mutate_dicom_header(pydicom_file("MR_small.dcm").read_bytes(), random.Random(3))
+    data, what = fuzz_cases.mutate_dicom_header(pydicom_file("MR_small.dcm").read_bytes(), random.Random(3))
     keyword, value = what.split("=", 1)
     ds = pydicom.dcmread(io.BytesIO(data), force=True)
     found = ds.file_meta.get(keyword) if keyword == "TransferSyntaxUID" else ds.get(keyword)
@@ -84,7 +84,7 @@ def test_header_mutations_write_what_they_say():
 
     buffer = io.BytesIO()
     Image.new("L", (3, 3)).save(buffer, "PNG")
-    png = fuzz.png_with_size(buffer.getvalue(), 5, 7)
+    png = fuzz_cases.png_with_size(buffer.getvalue(), 5, 7)
     assert png[16:24] == b"\x00\x00\x00\x05\x00\x00\x00\x07"
     assert zlib.crc32(png[12:29]) & 0xFFFFFFFF == int.from_bytes(png[29:33], "big")
     assert Image.open(io.BytesIO(png)).size == (5, 7)
