@@ -52,6 +52,7 @@ system-packages:
 # The installer tests build the .deb (about 2-4 min) and run the installed app from a venv-free shell;
 # as root they also install it with apt and remove it again.
 test: venv system-packages model model-int8
+	$(VENV)/bin/lint-imports
 	QT_QPA_PLATFORM=offscreen BRAINLENS_TEST_INSTALLER=1 \
 	BRAINLENS_TEST_DPKG_INSTALL=$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0 ) \
 	$(PY) -m pytest

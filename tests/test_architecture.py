@@ -1,6 +1,8 @@
-"""app.core stays pure: importing any of its modules pulls in no Qt and no TensorFlow/Keras.
+"""app.core stays pure at run time: importing any of its modules pulls in no Qt and no TensorFlow/Keras.
 
-Walks the package, so modules added later are covered without editing this test.
+The static rules (who may import whom) are the import-linter contract in pyproject.toml, checked by
+``lint-imports`` in ``make test``; this test covers what a static contract cannot see (imports made by
+the libraries app.core uses). It walks the package, so modules added later are covered.
 """
 
 from __future__ import annotations
