@@ -22,6 +22,7 @@ not an equality mask (which would send the gradient to every tied position).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,12 +36,98 @@ from export.errors import UnsupportedHeadError
 __all__ = ["UnsupportedHeadError", "head_steps", "head_forward_backward", "serving_function"]
 
 
-@dataclass(frozen=True)
-class HeadStep:
-    kind: str  # "maxpool", "flatten", "gap", "dense", "bn", "identity", "relu"
+class HeadStep(ABC):
+    """One layer of the head: ``forward`` returns its output and what ``backward`` needs; ``backward``
+    maps d logits / d output [N, C, ...] to d logits / d input."""
+
     layer: keras.layers.Layer
-    activation: str = "linear"  # for "dense": "relu", "linear" or "softmax"
-    weights: tuple[np.ndarray, ...] = ()  # dense: (kernel, bias); bn: (scale, offset)
+
+    @abstractmethod
+    def forward(self, x: tf.Tensor) -> tuple[tf.Tensor, object]: ...
+
+    @abstractmethod
+    def backward(self, g: tf.Tensor, saved: object) -> tf.Tensor: ...
+
+
+@dataclass(frozen=True, eq=False)
+class MaxPool(HeadStep):
+    """2x2 max pooling, stride 2, valid padding."""
+
+    layer: keras.layers.Layer
+
+    def forward(self, x):
+        return tf.nn.max_pool2d(x, 2, 2, "VALID"), x
+
+    def backward(self, g, saved):
+        return _maxpool_backward(saved, g)
+
+
+@dataclass(frozen=True, eq=False)
+class Flatten(HeadStep):
+    layer: keras.layers.Layer
+
+    def forward(self, x):
+        return tf.reshape(x, tf.stack([tf.shape(x)[0], int(np.prod(x.shape[1:]))])), x.shape[1:]
+
+    def backward(self, g, saved):
+        return tf.reshape(g, tf.concat([tf.shape(g)[:2], saved], axis=0))
+
+
+@dataclass(frozen=True, eq=False)
+class GlobalAveragePool(HeadStep):
+    layer: keras.layers.Layer
+
+    def forward(self, x):
+        return tf.reduce_mean(x, axis=[1, 2]), x.shape[1:]
+
+    def backward(self, g, saved):
+        h, w, k = saved
+        return tf.broadcast_to(g[:, :, None, None, :] / float(h * w), tf.concat([tf.shape(g)[:2], [h, w, k]], axis=0))
+
+
+@dataclass(frozen=True, eq=False)
+class Dense(HeadStep):
+    """A Dense layer with a linear or ReLU activation (the logits layer is linear)."""
+
+    layer: keras.layers.Layer
+    kernel: np.ndarray
+    bias: np.ndarray
+    relu: bool = False
+
+    def forward(self, x):
+        pre = tf.matmul(x, tf.constant(self.kernel)) + tf.constant(self.bias)
+        return (tf.nn.relu(pre), pre) if self.relu else (pre, None)
+
+    def backward(self, g, saved):
+        if self.relu:
+            g = g * tf.cast(saved > 0, g.dtype)[:, None, :]
+        return tf.matmul(g, tf.constant(self.kernel), transpose_b=True)
+
+
+@dataclass(frozen=True, eq=False)
+class BatchNorm(HeadStep):
+    """Inference-mode batch normalisation folded into a per-channel scale and offset."""
+
+    layer: keras.layers.Layer
+    scale: np.ndarray
+    offset: np.ndarray
+
+    def forward(self, x):
+        return x * self.scale + self.offset, None
+
+    def backward(self, g, saved):
+        return g * tf.constant(self.scale)
+
+
+@dataclass(frozen=True, eq=False)
+class Relu(HeadStep):
+    layer: keras.layers.Layer
+
+    def forward(self, x):
+        return tf.nn.relu(x), x
+
+    def backward(self, g, saved):
+        return g * tf.cast(saved > 0, g.dtype)[:, None, :]
 
 
 def _activation_name(fn) -> str:
@@ -48,7 +135,8 @@ def _activation_name(fn) -> str:
 
 
 def head_steps(model: keras.Model, layer_name: str) -> list[HeadStep]:
-    """The chain of layers from ``layer_name`` (exclusive) to the model output, as HeadSteps."""
+    """The layers from ``layer_name`` (exclusive) up to the logits, as HeadSteps: identities (Dropout, linear
+    activations) are left out and the last step is the logits Dense (its softmax is applied by the caller)."""
     names = [layer.name for layer in model.layers]
     if layer_name not in names:
         raise UnsupportedHeadError(f"the model has no layer named {layer_name!r}")
@@ -56,33 +144,33 @@ def head_steps(model: keras.Model, layer_name: str) -> list[HeadStep]:
     target = model.layers[start]
     if len(target.output.shape) != 4:
         raise UnsupportedHeadError(f"Grad-CAM layer {layer_name!r} must output [N, h, w, K]")
-    steps: list[HeadStep] = []
+    chain: list[tuple[keras.layers.Layer, str]] = []  # (layer, kind) with kind as _kind() says
     prev = target
     for layer in model.layers[start + 1 :]:
         if layer.input is not prev.output:
             raise UnsupportedHeadError(
                 f"the head after {layer_name!r} is not a simple chain (layer {layer.name!r})"
             )
-        steps.append(_step(layer))
+        chain.append((layer, _kind(layer)))
         prev = layer
     if prev.output is not model.outputs[0] or len(model.outputs) != 1:
         raise UnsupportedHeadError("the head must end at the model's single output")
-    if not steps:
+    if not chain:
         raise UnsupportedHeadError(f"{layer_name!r} is the output layer; it has no head to explain")
-    last = steps[-1]
-    if not (last.kind == "dense" and last.activation == "softmax") and not (
-        last.kind == "softmax" and len(steps) >= 2 and steps[-2].kind == "dense"
-    ):
+    kinds = [kind for _, kind in chain]
+    if kinds[-1] == "softmax" and len(kinds) >= 2 and kinds[-2].startswith("dense"):
+        chain, kinds = chain[:-1], kinds[:-1]
+    elif kinds[-1] != "dense-softmax":
         raise UnsupportedHeadError("the model must end in Dense + softmax (the logits must be reachable)")
-    if any(s.kind == "softmax" for s in steps[:-1]) or any(
-        s.activation == "softmax" for s in steps[:-1] if s.kind == "dense"
-    ):
+    if "softmax" in kinds or "dense-softmax" in kinds[:-1]:
         raise UnsupportedHeadError("softmax is only supported as the last layer")
-    return steps
+    if kinds[-1] == "dense-relu":
+        raise UnsupportedHeadError(f"{chain[-1][0].name}: the logits layer must be linear")
+    return [_step(layer, kind) for layer, kind in chain if kind != "identity"]
 
 
-def _step(layer: keras.layers.Layer) -> HeadStep:
-    name = type(layer).__name__
+def _kind(layer: keras.layers.Layer) -> str:
+    """What a head layer is, after checking the exported graph supports it."""
     if isinstance(layer, layers.MaxPooling2D):
         if (
             tuple(layer.pool_size) != (2, 2)
@@ -91,35 +179,43 @@ def _step(layer: keras.layers.Layer) -> HeadStep:
             or layer.data_format != "channels_last"
         ):
             raise UnsupportedHeadError(f"{layer.name}: only 2x2/2 valid channels-last max pooling")
-        return HeadStep("maxpool", layer)
+        return "maxpool"
     if isinstance(layer, layers.Flatten):
-        return HeadStep("flatten", layer)
+        return "flatten"
     if isinstance(layer, layers.GlobalAveragePooling2D):
         if layer.keepdims or layer.data_format != "channels_last":
             raise UnsupportedHeadError(f"{layer.name}: only channels-last GAP without keepdims")
-        return HeadStep("gap", layer)
+        return "gap"
     if isinstance(layer, layers.Dense):
         act = _activation_name(layer.activation)
         if act not in ("relu", "linear", "softmax"):
             raise UnsupportedHeadError(f"{layer.name}: Dense activation {act!r} is not supported")
-        kernel = np.asarray(layer.kernel.numpy(), np.float32)
-        bias = layer.bias.numpy() if layer.bias is not None else np.zeros(kernel.shape[1], np.float32)
-        return HeadStep("dense", layer, act, (kernel, np.asarray(bias, np.float32)))
+        return f"dense-{act}"
     if isinstance(layer, layers.BatchNormalization):
         if layer.axis not in (-1, 1) and layer.axis != [-1]:
             raise UnsupportedHeadError(f"{layer.name}: BatchNormalization must normalise the last axis")
-        return HeadStep("bn", layer, weights=_bn_scale_offset(layer))
+        return "bn"
     if isinstance(layer, layers.Dropout):
-        return HeadStep("identity", layer)
+        return "identity"
     if isinstance(layer, layers.Activation):
         act = _activation_name(layer.activation)
         if act in ("relu", "linear", "softmax"):
-            return HeadStep(act if act != "linear" else "identity", layer)
+            return {"linear": "identity"}.get(act, act)
     raise UnsupportedHeadError(
-        f"layer {layer.name!r} ({name}) after the Grad-CAM layer is not supported by the exported "
-        "Grad-CAM graph; supported: MaxPooling2D 2x2, Flatten, GlobalAveragePooling2D, Dense "
+        f"layer {layer.name!r} ({type(layer).__name__}) after the Grad-CAM layer is not supported by the "
+        "exported Grad-CAM graph; supported: MaxPooling2D 2x2, Flatten, GlobalAveragePooling2D, Dense "
         "(ReLU/linear/softmax), BatchNormalization, Dropout, Activation"
     )
+
+
+def _step(layer: keras.layers.Layer, kind: str) -> HeadStep:
+    if kind.startswith("dense"):
+        kernel = np.asarray(layer.kernel.numpy(), np.float32)
+        bias = layer.bias.numpy() if layer.bias is not None else np.zeros(kernel.shape[1], np.float32)
+        return Dense(layer, kernel, np.asarray(bias, np.float32), relu=kind == "dense-relu")
+    if kind == "bn":
+        return BatchNorm(layer, *_bn_scale_offset(layer))
+    return {"maxpool": MaxPool, "flatten": Flatten, "gap": GlobalAveragePool, "relu": Relu}[kind](layer)
 
 
 def _bn_scale_offset(layer) -> tuple[np.ndarray, np.ndarray]:
@@ -149,66 +245,17 @@ def _maxpool_backward(a: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
     return routed
 
 
-def head_forward_backward(
-    steps: list[HeadStep], a: tf.Tensor
-) -> tuple[tf.Tensor, tf.Tensor]:
+def head_forward_backward(steps: list[HeadStep], a: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """logits [N, C] and d logit_c / d a for every class c: [N, C, h, w, K]."""
-    saved: list[tuple[HeadStep, tf.Tensor, object]] = []
+    saved = []
     x = a
-    logits = None
-    for i, step in enumerate(steps):
-        layer = step.layer
-        if step.kind == "maxpool":
-            saved.append((step, x, None))
-            x = tf.nn.max_pool2d(x, 2, 2, "VALID")
-        elif step.kind == "flatten":
-            saved.append((step, x, None))
-            x = tf.reshape(x, tf.stack([tf.shape(x)[0], int(np.prod(x.shape[1:]))]))
-        elif step.kind == "gap":
-            saved.append((step, x, None))
-            x = tf.reduce_mean(x, axis=[1, 2])
-        elif step.kind == "dense":
-            kernel = tf.constant(step.weights[0])
-            pre = tf.matmul(x, kernel) + tf.constant(step.weights[1])
-            if step.activation == "softmax" or i == len(steps) - 1 or steps[i + 1].kind == "softmax":
-                if step.activation == "relu":
-                    raise UnsupportedHeadError(f"{layer.name}: the logits layer must be linear")
-                logits = pre
-                saved.append((step, None, kernel))
-                break
-            saved.append((step, pre if step.activation == "relu" else None, kernel))
-            x = tf.nn.relu(pre) if step.activation == "relu" else pre
-        elif step.kind == "bn":
-            scale, offset = step.weights
-            saved.append((step, x, tf.constant(scale)))
-            x = x * scale + offset
-        elif step.kind == "relu":
-            saved.append((step, x, None))
-            x = tf.nn.relu(x)
-        elif step.kind == "identity":
-            continue
-    if logits is None:
-        raise UnsupportedHeadError("no logits layer found in the head")
-
-    num_classes = logits.shape[-1]
-    g = tf.eye(num_classes, dtype=a.dtype)[None]  # d logits / d logits: [1, C, C]
-    for step, value, extra in reversed(saved):
-        if step.kind == "dense":
-            if value is not None:  # the ReLU of a hidden Dense
-                g = g * tf.cast(value > 0, g.dtype)[:, None, :]
-            g = tf.matmul(g, extra, transpose_b=True)
-        elif step.kind == "bn":
-            g = g * extra
-        elif step.kind == "relu":
-            g = g * tf.cast(value > 0, g.dtype)[:, None, :]
-        elif step.kind == "flatten":
-            g = tf.reshape(g, tf.concat([tf.shape(g)[:2], value.shape[1:]], axis=0))
-        elif step.kind == "gap":
-            h, w = value.shape[1], value.shape[2]
-            g = tf.broadcast_to(g[:, :, None, None, :] / float(h * w), tf.concat(
-                [tf.shape(g)[:2], [h, w, value.shape[3]]], axis=0))
-        elif step.kind == "maxpool":
-            g = _maxpool_backward(value, g)
+    for step in steps:
+        x, kept = step.forward(x)
+        saved.append(kept)
+    logits = x
+    g = tf.eye(logits.shape[-1], dtype=a.dtype)[None]  # d logits / d logits: [1, C, C]
+    for step, kept in zip(reversed(steps), reversed(saved)):
+        g = step.backward(g, kept)
     n = tf.shape(a)[0]
     g = tf.broadcast_to(g, tf.concat([[n], tf.shape(g)[1:]], axis=0))
     return logits, g
