@@ -34,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return audit_main(argv[1:])
     if first in ("--version", "-V"):
-        from app.cli import version
+        from app.core.version import app_version
 
-        print(f"BrainLens {version()}")
+        print(f"BrainLens {app_version()}")
         return 0
     if first in ("-h", "--help"):
         print(USAGE)

@@ -31,6 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from app.core.version import app_version
+
 APP_NAME = "BrainLens"
 LOG_DIR_ENV = "BRAINLENS_LOG_DIR"
 NO_DIALOG_ENV = "BRAINLENS_NO_DIALOG"
@@ -74,15 +76,6 @@ def redacted_argv(argv: list[str]) -> list[str]:
     return [arg if arg.startswith("-") else "<path>" for arg in argv]
 
 
-def _app_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("brainlens")
-    except Exception:  # noqa: BLE001 - frozen bundles may carry no metadata
-        return "unknown"
-
-
 def write_crash_log(error: BaseException, *, argv: list[str] | None = None) -> Path:
     """Writes the traceback and the environment facts support needs; returns the file."""
     folder = _writable_log_dir()
@@ -90,7 +83,7 @@ def write_crash_log(error: BaseException, *, argv: list[str] | None = None) -> P
     path = folder / f"startup-error-{stamp}.log"
     lines = [
         f"{APP_NAME} start-up error, {datetime.datetime.now().isoformat(timespec='seconds')}",
-        f"version: {_app_version()}",
+        f"version: {app_version()}",
         f"python: {sys.version.split()[0]} ({sys.executable if not _frozen() else 'bundled'})",
         f"platform: {platform.platform()}",
         f"frozen: {_frozen()}",

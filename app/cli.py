@@ -21,21 +21,14 @@ import numpy as np
 
 from app.core.runs.batch import BatchItem, SeriesSummary, run_batch
 from app.core.errors import BrainLensError
+from app.core.model.identity import ModelInfo
 from app.core.model.inference import Classifier, default_model_path, resources_dir
 from app.core.reports.numbers import format_probability
 from app.core.reports.results_io import CsvResultWriter, JsonResultWriter, item_flags
+from app.core.version import app_version
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SAMPLE_NAME = "mni_axial_z90.png"
-
-
-def version() -> str:
-    try:
-        from importlib.metadata import version as dist_version
-
-        return dist_version("brainlens")
-    except Exception:  # noqa: BLE001 - a frozen bundle may carry no metadata
-        return "0.1.0"
 
 
 class ResultSink(Protocol):
@@ -59,7 +52,7 @@ class _Csv:
 
 class _Json:
     def __init__(self, path: Path, classifier: Classifier) -> None:
-        self.writer = JsonResultWriter(path, model_info(classifier))
+        self.writer = JsonResultWriter(path, ModelInfo.from_classifier(classifier).as_json())
 
     def write(self, item: BatchItem | SeriesSummary) -> None:
         self.writer.write(item)
@@ -106,21 +99,6 @@ class HeatmapWriter:
 
     def close(self, summary: dict[str, Any]) -> None:
         pass
-
-
-def model_info(classifier: Classifier) -> dict[str, Any]:
-    card = classifier.card
-    return {
-        "name": card.name,
-        "version": card.version,
-        "file": classifier.path.name,
-        "sha256": classifier.model_sha256,
-        "classes": list(card.class_names),
-        "temperature": card.temperature,
-        "device": classifier.device,
-        "providers": classifier.providers,
-        "brainlens_version": version(),
-    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,7 +195,6 @@ def classify(args: argparse.Namespace, *, out=None, err=None, classifier: Classi
             sinks.append(_report_sink(args.report, classifier, anonymise=args.anonymise))
         if args.audit:
             from app.core.reports.audit import AuditSink
-            from app.core.reports.layout import ModelInfo
 
             sinks.append(AuditSink(ModelInfo.from_classifier(classifier), action="cli_classify"))
     except OSError as exc:
@@ -229,7 +206,6 @@ def classify(args: argparse.Namespace, *, out=None, err=None, classifier: Classi
 def _report_sink(path: Path, classifier: Classifier, *, anonymise: bool) -> ResultSink:
     """The batch PDF; its folder is checked now so a typo fails before the run, not after it."""
     from app.core.reports.batch_pdf import PdfReportSink
-    from app.core.reports.layout import ModelInfo
 
     if path.suffix.lower() != ".pdf":
         raise OSError(0, "the report file name must end in .pdf", str(path))
@@ -344,7 +320,7 @@ def self_test(model: Path | None = None, *, out=None) -> int:
     except BrainLensError as exc:
         print(f"BrainLens self-test FAILED: {exc}", file=out)
         return 1
-    print(f"BrainLens {version()} self-test passed: model {classifier.card.name} {classifier.card.version} "
+    print(f"BrainLens {app_version()} self-test passed: model {classifier.card.name} {classifier.card.version} "
           f"(sha256 {classifier.model_sha256[:12]}…) on {classifier.device}; sample "
           f"{sample.name}: {prediction.label} ({format_probability(prediction.confidence)})", file=out)
     return 0

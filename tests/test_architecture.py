@@ -22,9 +22,9 @@ def core_modules() -> list[str]:
 
 
 def test_core_is_grouped_in_packages():
-    """Every module but the shared errors lives in a package that says what it holds."""
+    """Every module but the shared errors and version lives in a package that says what it holds."""
     top_level = {m.name for m in pkgutil.iter_modules(app.core.__path__)}
-    assert top_level == {"errors", "scans", "model", "runs", "reports"}
+    assert top_level == {"errors", "version", "scans", "model", "runs", "reports"}
     names = set(core_modules())
     for module in ("scans.loading", "scans.dicom", "model.inference", "model.ood", "runs.batch", "reports.pdf"):
         assert f"app.core.{module}" in names

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from app.core.model.identity import ModelInfo
 from app.core.reports import audit
 from app.core.reports.audit import AuditEvent, append_event, record_classification, verify_audit_log
 
@@ -25,12 +26,8 @@ class _Prediction:  # the fields of app.core.model.inference.Prediction the audi
     assessed: bool = True
 
 
-@dataclass
-class _Model:
-    name: str = "brainlens-vgg16"
-    version: str = "1.0.0"
-    sha256: str = "ab" * 32
-    device: str = "CPU"
+MODEL = ModelInfo(name="brainlens-vgg16", version="1.0.0", sha256="ab" * 32, device="CPU",
+                  class_names=("glioma", "notumor"))
 
 
 def _write_log(path: Path, n: int) -> list[dict]:
@@ -57,14 +54,14 @@ def test_records_chain_and_verify(tmp_path):
 
 def test_classification_record_has_no_identifiers(tmp_path):
     log = tmp_path / "audit.jsonl"
-    record = record_classification(_Prediction(), file_sha256="cd" * 32, model_info=_Model(),
+    record = record_classification(_Prediction(), file_sha256="cd" * 32, model_info=MODEL,
                                    log_path=log)
     assert record["result"] == "glioma" and record["confidence"] == 0.9123
     assert record["model"] == "brainlens-vgg16 1.0.0" and record["device"] == "CPU"
     assert record["model_sha256"] == "ab" * 32
     assert set(record) <= set(audit.RECORD_KEYS)
     not_assessed = record_classification(_Prediction(assessed=False, flags=("out_of_distribution",)),
-                                         file_sha256="ef" * 32, model_info=_Model(), log_path=log)
+                                         file_sha256="ef" * 32, model_info=MODEL, log_path=log)
     assert not_assessed["result"] == "not assessed"
     assert not_assessed["flags"] == ["out_of_distribution"]
     assert verify_audit_log(log).ok
@@ -134,7 +131,7 @@ def test_missing_log(tmp_path):
 
 def test_default_location_follows_env(tmp_path, monkeypatch):
     monkeypatch.setenv("BRAINLENS_DATA_DIR", str(tmp_path / "data"))
-    record_classification(_Prediction(), file_sha256="00" * 32, model_info=_Model())
+    record_classification(_Prediction(), file_sha256="00" * 32, model_info=MODEL)
     assert (tmp_path / "data" / "audit.jsonl").exists()
     monkeypatch.delenv("BRAINLENS_DATA_DIR")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))

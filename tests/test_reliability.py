@@ -105,7 +105,7 @@ def test_audit_log_and_anonymised_batch_report_carry_no_identifiers(identified_f
     from app.core.runs.batch import run_batch
     from app.core.model.inference import Classifier
     from app.core.reports.batch_pdf import PdfReportSink
-    from app.core.reports.layout import ModelInfo
+    from app.core.model.identity import ModelInfo
 
     from app.core.reports.pdf import write_scan_report
 

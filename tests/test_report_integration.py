@@ -18,7 +18,8 @@ from app.core.model.inference import Classifier
 from app.core.scans.loading import load_scans
 from app.core.reports.dicom_outputs import write_encapsulated_pdf, write_secondary_capture
 from app.core.reports.batch_pdf import write_batch_report
-from app.core.reports.pdf import ModelInfo, write_scan_report, write_series_report
+from app.core.model.identity import ModelInfo
+from app.core.reports.pdf import write_scan_report, write_series_report
 from app.core.reports.results_io import write_csv
 from tests import mri_data
 from tests.model_fixtures import tiny_model  # noqa: F401
@@ -95,7 +96,7 @@ def test_single_scan_and_series_reports_from_the_pipeline(tmp_path, classifier, 
     assert pydicom.dcmread(doc).StudyInstanceUID == scan.metadata.study_instance_uid
 
     log = tmp_path / "audit.jsonl"
-    record = record_classification(prediction, file_sha256=scan.file_sha256, model_info=classifier,
+    record = record_classification(prediction, file_sha256=scan.file_sha256, model_info=ModelInfo.from_classifier(classifier),
                                    log_path=log)
     assert record["model_sha256"] == classifier.model_sha256 and record["device"] == classifier.device
     assert record["model"] == f"{classifier.card.name} {classifier.card.version}"
@@ -110,7 +111,7 @@ def test_report_and_audit_sinks_follow_the_cli_stream(tmp_path, classifier, fold
     info = ModelInfo.from_classifier(classifier)
     log = tmp_path / "audit.jsonl"
     sinks = [PdfReportSink(tmp_path / "cli.pdf", info, anonymise=True),
-             AuditSink(classifier, log_path=log, flush_every=5)]
+             AuditSink(info, log_path=log, flush_every=5)]
     ok = 0
     for item in run_batch([folder], classifier):
         for sink in sinks:

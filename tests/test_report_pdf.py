@@ -14,7 +14,8 @@ import pytest
 from app.core.model.card import DISCLAIMER
 from app.core.reports.numbers import format_percent, format_probability
 from app.core.reports.batch_pdf import BatchReport, write_batch_report
-from app.core.reports.pdf import ModelInfo, key_slice_indices, write_scan_report, write_series_report
+from app.core.model.identity import ModelInfo
+from app.core.reports.pdf import key_slice_indices, write_scan_report, write_series_report
 from tests.report_fixtures import CLASS_NAMES, dicom_series, fake_prediction, scan_from_png, simple_overlay
 
 pytestmark = pytest.mark.skipif(

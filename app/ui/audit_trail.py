@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app.core.reports.audit import AuditError, AuditEvent, append_events, classification_event
+from app.core.reports.audit import AuditError, AuditEvent, append_events, classification_event, model_event
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,5 @@ class AuditTrail(QObject):
         if prediction is not None:
             event = classification_event(prediction, file_sha256=file_sha256, model_info=info, action=action)
         else:
-            model = " ".join(str(x) for x in (getattr(info, "name", None), getattr(info, "version", None)) if x)
-            event = AuditEvent(action=action, file_sha256=file_sha256, model=model or None,
-                               model_sha256=getattr(info, "sha256", None), device=getattr(info, "device", None))
+            event = model_event(action, info, file_sha256=file_sha256)
         return self.write([event])

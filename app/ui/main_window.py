@@ -170,7 +170,7 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, QMainWindow):
         )
 
     def _model_loaded(self, classifier: Any) -> None:
-        from app.core.reports.layout import ModelInfo
+        from app.core.model.identity import ModelInfo
 
         self.classifier = classifier
         self.model_info = ModelInfo.from_classifier(classifier)

@@ -27,7 +27,8 @@ from app.core.model import gradcam  # noqa: E402
 from app.core.runs.batch import BatchItem, run_batch  # noqa: E402
 from app.core.model.inference import Classifier, default_model_path
 from app.core.reports.batch_pdf import write_batch_report
-from app.core.reports.pdf import ModelInfo, write_scan_report, write_series_report
+from app.core.model.identity import ModelInfo
+from app.core.reports.pdf import write_scan_report, write_series_report
 from app.core.reports.results_io import write_csv
 from tests import mri_data
 

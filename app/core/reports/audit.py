@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -30,7 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.core.model.identity import ModelInfo
 from app.core.reports.numbers import round_probability
+from app.core.version import app_version
 
 LOG_NAME = "audit.jsonl"
 GENESIS_HASH = "0" * 64
@@ -106,15 +109,6 @@ def record_hash(record: dict[str, Any]) -> str:
 
 def _utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _app_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("brainlens")
-    except Exception:  # noqa: BLE001 - not installed (e.g. a source checkout)
-        return "unknown"
 
 
 @contextlib.contextmanager
@@ -205,7 +199,7 @@ def append_events(events: Sequence[AuditEvent], log_path: Path | None = None) ->
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | flags, 0o644)
     except OSError as exc:
         raise AuditError(f"cannot open the audit log {path}: {exc.strerror}") from exc
-    version = _app_version()
+    version = app_version()
     try:
         with _locked(fd):
             prev_hash, seq = _previous(fd)
@@ -228,22 +222,23 @@ def append_event(event: AuditEvent, log_path: Path | None = None) -> dict[str, A
     return append_events([event], log_path)[0]
 
 
-def classification_event(prediction: Any, *, file_sha256: str | None, model_info: Any = None,
-                         action: str = "classify") -> AuditEvent:
-    """An event from a Prediction (duck-typed) and a ModelInfo/Classifier-like object."""
-    assessed = bool(getattr(prediction, "assessed", True))
-    model = None
-    if model_info is not None:
-        card = getattr(model_info, "card", None)
-        name = getattr(model_info, "name", None) or getattr(card, "name", None)
-        version = getattr(model_info, "version", None) or getattr(card, "version", None)
-        model = " ".join(str(x) for x in (name, version) if x) or None
+def model_event(action: str, model_info: ModelInfo | None, *, file_sha256: str | None = None) -> AuditEvent:
+    """An event that names the model (and, optionally, the image) but carries no result: an export."""
     return AuditEvent(
         action=action,
         file_sha256=file_sha256,
-        model=model,
-        model_sha256=getattr(model_info, "sha256", None) or getattr(model_info, "model_sha256", None),
-        device=getattr(model_info, "device", None),
+        model=(model_info.label or None) if model_info is not None else None,
+        model_sha256=model_info.sha256 if model_info is not None else None,
+        device=model_info.device if model_info is not None else None,
+    )
+
+
+def classification_event(prediction: Any, *, file_sha256: str | None, model_info: ModelInfo | None = None,
+                         action: str = "classify") -> AuditEvent:
+    """An event from a Prediction (duck-typed) and the model that made it."""
+    assessed = bool(getattr(prediction, "assessed", True))
+    return dataclasses.replace(
+        model_event(action, model_info, file_sha256=file_sha256),
         result=getattr(prediction, "predicted_class", None) if assessed else "not assessed",
         confidence=getattr(prediction, "confidence", None),
         p_tumour=getattr(prediction, "p_tumour", None),
@@ -251,7 +246,7 @@ def classification_event(prediction: Any, *, file_sha256: str | None, model_info
     )
 
 
-def record_classification(prediction: Any, *, file_sha256: str | None, model_info: Any = None,
+def record_classification(prediction: Any, *, file_sha256: str | None, model_info: ModelInfo | None = None,
                           action: str = "classify", log_path: Path | None = None) -> dict[str, Any]:
     """Appends the audit record of one classification (what the CLI and GUI call)."""
     event = classification_event(prediction, file_sha256=file_sha256, model_info=model_info,
@@ -324,7 +319,7 @@ class AuditSink:
     fast GPU run is not slowed by the log); ``close`` writes the rest.
     """
 
-    def __init__(self, model_info: Any, *, action: str = "batch_classify",
+    def __init__(self, model_info: ModelInfo, *, action: str = "batch_classify",
                  log_path: Path | None = None, flush_every: int = 32) -> None:
         self.model_info, self.action, self.log_path = model_info, action, log_path
         self.flush_every = max(1, flush_every)

@@ -28,6 +28,8 @@ from pydicom.uid import (
     generate_uid,
 )
 
+from app.core.version import app_version
+
 NOT_FOR_DIAGNOSIS = "NOT FOR DIAGNOSTIC USE"
 SC_SERIES_DESCRIPTION = f"BrainLens Grad-CAM overlay - {NOT_FOR_DIAGNOSIS}"
 PDF_SERIES_DESCRIPTION = f"BrainLens report - {NOT_FOR_DIAGNOSIS}"
@@ -44,15 +46,6 @@ STUDY_KEYWORDS = (
     "StudyInstanceUID", "StudyDate", "StudyTime", "StudyID", "AccessionNumber",
     "ReferringPhysicianName", "StudyDescription",
 )
-
-
-def _app_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("brainlens")
-    except Exception:  # noqa: BLE001 - a source checkout without installed metadata
-        return "unknown"
 
 
 def _source_header(source_scan: Any) -> Dataset | None:
@@ -127,7 +120,7 @@ def _common(ds: Dataset, source_scan: Any, header: Dataset | None, *, anonymise:
     ds.SeriesTime = ds.ContentTime = now.strftime("%H%M%S")
     ds.InstanceNumber = 1
     ds.Manufacturer = MANUFACTURER
-    ds.SoftwareVersions = _app_version()
+    ds.SoftwareVersions = app_version()
     ds.ConversionType = "WSD"  # workstation
     ds.BurnedInAnnotation = "YES"
     if header is not None and not anonymise and "SOPInstanceUID" in header:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as _dt
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,8 @@ from reportlab.pdfgen import canvas as rl_canvas
 from reportlab.platypus import Image, Paragraph, Table, TableStyle
 from xml.sax.saxutils import escape
 
-from app.core.model.card import DISCLAIMER
+from app.core.model.identity import ModelInfo
+from app.core.version import app_version
 
 PAGE = A4
 MARGIN = 16 * mm
@@ -121,53 +121,6 @@ def para(text: str, style: str = "body") -> Paragraph:
 def rich(markup: str, style: str = "body") -> Paragraph:
     """A paragraph of trusted markup written in this package (<b>, <font>)."""
     return Paragraph(markup, STYLES[style])
-
-
-# -- model identity ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ModelInfo:
-    """What a report says about the model that produced the results."""
-
-    name: str
-    version: str
-    sha256: str
-    device: str
-    class_names: tuple[str, ...]
-    display_names: dict[str, str] = field(default_factory=dict)
-    disclaimer: str = DISCLAIMER
-    intended_use: str = ""
-    no_tumour_class: str | None = None
-    low_confidence_threshold: float = 0.6
-    gradcam_shape: tuple[int, int] | None = None
-    temperature: float = 1.0
-
-    @classmethod
-    def from_card(cls, card: Any, *, sha256: str, device: str) -> ModelInfo:
-        return cls(
-            name=card.name, version=card.version, sha256=sha256, device=device,
-            class_names=tuple(card.class_names), display_names=dict(card.display_names),
-            disclaimer=card.disclaimer, intended_use=card.intended_use,
-            no_tumour_class=card.no_tumour_class,
-            low_confidence_threshold=card.low_confidence_threshold,
-            gradcam_shape=tuple(card.gradcam_shape), temperature=card.temperature,
-        )
-
-    @classmethod
-    def from_classifier(cls, classifier: Any) -> ModelInfo:
-        """From an ``app.core.model.inference.Classifier`` (its card, file hash and device in use)."""
-        return cls.from_card(classifier.card, sha256=classifier.model_sha256, device=classifier.device)
-
-    def display_name(self, class_name: str) -> str:
-        return self.display_names.get(class_name, class_name.replace("_", " ").capitalize())
-
-
-def app_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("brainlens")
-    except Exception:  # noqa: BLE001 - a source checkout without installed metadata
-        return "unknown"
 
 
 def utc_now() -> _dt.datetime:
