@@ -14,6 +14,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from app.core.model.preprocess import to_rgb_uint8
+
 # Perceptual (monotonic lightness) maps first; "jet" is offered because clinicians know it.
 COLORMAPS: dict[str, int] = {
     "inferno": cv2.COLORMAP_INFERNO,
@@ -96,15 +98,7 @@ def overlay(
     """
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"opacity must be between 0 and 1, got {opacity}")
-    base = np.asarray(display)
-    if base.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 display image, got {base.dtype}")
-    if base.ndim == 2:
-        base = np.repeat(base[:, :, None], 3, axis=2)
-    elif base.ndim == 3 and base.shape[2] in (1, 3, 4):
-        base = np.repeat(base, 3, axis=2) if base.shape[2] == 1 else base[:, :, :3]
-    else:
-        raise ValueError(f"cannot overlay on an image of shape {display.shape}")
+    base = to_rgb_uint8(np.asarray(display))
     if cam01.shape != base.shape[:2]:
         cam01 = upsample_cam(cam01, base.shape[:2])
     heat = colorize(cam01, colormap).astype(np.float32)

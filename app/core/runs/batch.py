@@ -10,7 +10,6 @@ goes on.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from app.core.errors import BrainLensError, ScanLoadError
 from app.core.model.inference import Classifier, PreparedInput, Prediction, scan_plane
-from app.core.scans.loading import ScanSource, iter_sources, load_source
+from app.core.scans.loading import ScanSource, file_sha256, iter_sources, load_source
 from app.core.runs.progress import CancelToken, Progress
 from app.core.scans.scan import Scan
 
@@ -247,9 +246,8 @@ def _error_label(unit: _Unit) -> str:
 
 def _sha256_or_empty(path: Path) -> str:
     try:
-        with open(path, "rb") as fh:
-            return hashlib.file_digest(fh, "sha256").hexdigest()
-    except OSError:
+        return file_sha256(path)
+    except ScanLoadError:
         return ""
 
 

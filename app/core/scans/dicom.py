@@ -360,7 +360,7 @@ def image_plane(orientation: Any) -> str | None:
 def _orientation(ds: Dataset) -> Any:
     value = ds.get("ImageOrientationPatient")
     if value is None:
-        item = windowing._functional_group_item(ds, "PlaneOrientationSequence")
+        item = windowing.functional_group_item(ds, "PlaneOrientationSequence")
         value = item.get("ImageOrientationPatient") if item is not None else None
     return value
 
@@ -368,7 +368,7 @@ def _orientation(ds: Dataset) -> Any:
 def _pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
     value = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
     if value is None:
-        item = windowing._functional_group_item(ds, "PixelMeasuresSequence")
+        item = windowing.functional_group_item(ds, "PixelMeasuresSequence")
         value = item.get("PixelSpacing") if item is not None else None
     try:
         return (float(value[0]), float(value[1])) if value is not None and len(value) >= 2 else None

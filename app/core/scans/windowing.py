@@ -48,7 +48,7 @@ def rescale_parameters(ds: Any, frame: int | None = None) -> tuple[float, float]
     """(slope, intercept) from a dataset: top level, else Pixel Value Transformation functional group."""
     if "RescaleSlope" in ds or "RescaleIntercept" in ds:
         return _float(ds.get("RescaleSlope"), 1.0), _float(ds.get("RescaleIntercept"), 0.0)
-    item = _functional_group_item(ds, "PixelValueTransformationSequence", frame)
+    item = functional_group_item(ds, "PixelValueTransformationSequence", frame)
     if item is not None:
         return _float(item.get("RescaleSlope"), 1.0), _float(item.get("RescaleIntercept"), 0.0)
     return 1.0, 0.0
@@ -56,7 +56,7 @@ def rescale_parameters(ds: Any, frame: int | None = None) -> tuple[float, float]
 
 def window_from_dataset(ds: Any, frame: int | None = None) -> tuple[float, float] | None:
     """The first (centre, width) preset of a dataset, or None (top level, then functional groups)."""
-    source = ds if "WindowCenter" in ds and "WindowWidth" in ds else _functional_group_item(ds, "FrameVOILUTSequence", frame)
+    source = ds if "WindowCenter" in ds and "WindowWidth" in ds else functional_group_item(ds, "FrameVOILUTSequence", frame)
     if source is None or "WindowCenter" not in source or "WindowWidth" not in source:
         return None
     centre, width = _first(source.WindowCenter), _first(source.WindowWidth)
@@ -180,7 +180,7 @@ def _float(value: Any, default: float) -> float:
         return default
 
 
-def _functional_group_item(ds: Any, sequence: str, frame: int | None = None) -> Any | None:
+def functional_group_item(ds: Any, sequence: str, frame: int | None = None) -> Any | None:
     """The first item of ``sequence`` in ``frame``'s per-frame functional group (frame 0 when
     None), else in the shared functional group (PS3.3 C.7.6.16)."""
     for groups, index in (("PerFrameFunctionalGroupsSequence", frame or 0), ("SharedFunctionalGroupsSequence", 0)):
