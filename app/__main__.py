@@ -54,8 +54,27 @@ def main(argv: list[str] | None = None) -> int:
     return _gui(argv)
 
 
+NO_DISPLAY = ("brainlens: no display was found, so the BrainLens window cannot open here (no DISPLAY or "
+              "WAYLAND_DISPLAY; e.g. an SSH session).\nTo classify scans in this terminal, run "
+              "`brainlens classify PATH...` (see `brainlens classify -h`).")
+
+
+def no_display(environ: dict[str, str] | None = None, platform: str | None = None) -> bool:
+    """True on Linux without a graphical session, unless Qt was told to draw elsewhere (offscreen)."""
+    import os
+
+    env = os.environ if environ is None else environ
+    if not (platform or sys.platform).startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return False
+    return not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+
+
 def _gui(argv: list[str]) -> int:
     from app._startup import run_guarded
+
+    if no_display():  # Qt would abort with "could not connect to display"
+        print(NO_DISPLAY, file=sys.stderr)
+        return 2
 
     try:
         from app.ui.main import main as gui_main

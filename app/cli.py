@@ -23,9 +23,12 @@ from app.core.runs.batch import BatchItem, SeriesSummary, run_batch
 from app.core.errors import BrainLensError
 from app.core.model.identity import ModelInfo
 from app.core.model.inference import Classifier, default_model_path, resources_dir
+from app.core.model.modality import describe_reason
+from app.core.model.verdict import NOT_ASSESSED
 from app.core.reports.numbers import format_probability
-from app.core.reports.results_io import CsvResultWriter, JsonResultWriter, item_flags
+from app.core.reports.results_io import NOT_ASSESSED_STATUS, CsvResultWriter, JsonResultWriter, item_flags, item_status
 from app.core.version import app_version
+from app.cli_warnings import ReaderWarnings
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SAMPLE_NAME = "mni_axial_z90.png"
@@ -40,8 +43,8 @@ class ResultSink(Protocol):
 
 
 class _Csv:
-    def __init__(self, path: Path, classifier: Classifier) -> None:
-        self.writer = CsvResultWriter(path, classifier.card.class_names, classifier.model_sha256)
+    def __init__(self, path: Path, classifier: Classifier, threshold: float | None = None) -> None:
+        self.writer = CsvResultWriter(path, classifier.card.class_names, classifier.model_sha256, threshold)
 
     def write(self, item: BatchItem | SeriesSummary) -> None:
         self.writer.write(item)
@@ -51,8 +54,9 @@ class _Csv:
 
 
 class _Json:
-    def __init__(self, path: Path, classifier: Classifier) -> None:
-        self.writer = JsonResultWriter(path, ModelInfo.from_classifier(classifier).as_json())
+    def __init__(self, path: Path, classifier: Classifier, threshold: float | None = None) -> None:
+        model = ModelInfo.from_classifier(classifier).with_threshold(threshold)
+        self.writer = JsonResultWriter(path, model.as_json(), threshold)
 
     def write(self, item: BatchItem | SeriesSummary) -> None:
         self.writer.write(item)
@@ -126,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="remove patient identifiers (and file names) from the PDF report")
     parser.add_argument("--no-audit", dest="audit", action="store_false",
                         help="do not append this run to the audit log (default: every classification is logged)")
+    parser.add_argument("--low-confidence", type=_unit_float, default=None, metavar="P",
+                        help="flag results whose confidence is below P (default: the model card's threshold); "
+                             "the table, CSV, JSON, PDF and audit log all use it")
     parser.add_argument("--quiet", action="store_true", help="print only the summary and the errors")
     return parser
 
@@ -144,17 +151,19 @@ def _unit_float(text: str) -> float:
     return value
 
 
-def format_line(item: BatchItem, width: int = 44, display_name=lambda name: name) -> str:
+def format_line(item: BatchItem, width: int = 44, display_name=lambda name: name,
+                threshold: float | None = None) -> str:
     """One table line; ``display_name`` maps a class to the card's display name ("No tumour")."""
     label = item.label if len(item.label) <= width else "…" + item.label[-(width - 1):]
     if item.prediction is None:
         return f"{label:<{width}}  ERROR  {item.error}"
     p = item.prediction
-    if not p.assessed:  # out of distribution: no class figures, only why
-        flags = ",".join(item_flags(item)) or "-"
-        return f"{label:<{width}}  {p.label:<16}  {'-':>6}  {'-':>9}  {flags}"
+    if not p.assessed:  # out of distribution: no class figures, only why (in words)
+        flags = ",".join(item_flags(item, threshold)) or "-"
+        why = "; ".join(describe_reason(r) for r in p.ood_reasons)
+        return f"{label:<{width}}  {p.label:<16}  {'-':>6}  {'-':>9}  {flags}" + (f"  ({why})" if why else "")
     p_tumour = format_probability(p.p_tumour) or "-"
-    flags = ",".join(item_flags(item)) or "-"
+    flags = ",".join(item_flags(item, threshold)) or "-"
     return (f"{label:<{width}}  {display_name(p.predicted_class):<16}  {format_probability(p.confidence):>6}  "
             f"{p_tumour:>9}  {flags}")
 
@@ -163,13 +172,20 @@ def header_line(width: int = 44) -> str:
     return f"{'scan':<{width}}  {'class':<16}  {'conf.':>6}  {'P(tumour)':>9}  flags"
 
 
-def format_series(summary: SeriesSummary) -> str:
+def format_series(summary: SeriesSummary, display_name=lambda name: name) -> str:
+    """"series X: 20 slices: 18 classified, 2 not assessed, 0 failed; majority Glioma (12); highest ..."."""
+    counts = (f"{summary.slice_count} slices: {summary.classified} classified, {summary.not_assessed} not "
+              f"assessed, {summary.failed} failed")
+    if summary.classified and summary.majority_class not in (None, NOT_ASSESSED):
+        verdict = (f"majority {display_name(summary.majority_class)} "
+                   f"({summary.class_counts.get(summary.majority_class, 0)} of {summary.classified})")
+    else:
+        verdict = "no slice classified"
     top = ""
     if summary.top_slice_index is not None:
         p = format_probability(summary.top_p_tumour) if summary.top_p_tumour is not None else ""
         top = f"; highest P(tumour) at slice {summary.top_slice_index + 1}" + (f" ({p})" if p else "")
-    return (f"series {summary.label}: {summary.classified}/{summary.slice_count} slices classified, "
-            f"majority {summary.majority_class}{top}")
+    return f"series {summary.label}: {counts}; {verdict}{top}"
 
 
 def classify(args: argparse.Namespace, *, out=None, err=None, classifier: Classifier | None = None) -> int:
@@ -184,26 +200,29 @@ def classify(args: argparse.Namespace, *, out=None, err=None, classifier: Classi
     if classifier.device_note:
         print(f"brainlens: {classifier.device_note}", file=err)
     sinks: list[ResultSink] = []
+    threshold = getattr(args, "low_confidence", None)
     try:
         if args.csv:
-            sinks.append(_Csv(args.csv, classifier))
+            sinks.append(_Csv(args.csv, classifier, threshold))
         if args.json:
-            sinks.append(_Json(args.json, classifier))
+            sinks.append(_Json(args.json, classifier, threshold))
         if args.heatmaps:
             sinks.append(HeatmapWriter(args.heatmaps, args.colormap, args.opacity))
         if args.report:
-            sinks.append(_report_sink(args.report, classifier, anonymise=args.anonymise))
+            sinks.append(_report_sink(args.report, classifier, anonymise=args.anonymise, threshold=threshold))
         if args.audit:
             from app.core.reports.audit import AuditSink
 
-            sinks.append(AuditSink(ModelInfo.from_classifier(classifier), action="cli_classify"))
+            sinks.append(AuditSink(ModelInfo.from_classifier(classifier), action="cli_classify",
+                                   threshold=threshold))
     except OSError as exc:
         print(f"brainlens: cannot write {exc.filename}: {exc.strerror}", file=err)
         return EXIT_USAGE
     return _run(args, classifier, sinks, out, err)
 
 
-def _report_sink(path: Path, classifier: Classifier, *, anonymise: bool) -> ResultSink:
+def _report_sink(path: Path, classifier: Classifier, *, anonymise: bool,
+                 threshold: float | None = None) -> ResultSink:
     """The batch PDF; its folder is checked now so a typo fails before the run, not after it."""
     from app.core.reports.batch_pdf import PdfReportSink
 
@@ -211,7 +230,7 @@ def _report_sink(path: Path, classifier: Classifier, *, anonymise: bool) -> Resu
         raise OSError(0, "the report file name must end in .pdf", str(path))
     if not path.parent.resolve().is_dir():
         raise OSError(2, "no such folder", str(path.parent))
-    return PdfReportSink(path, ModelInfo.from_classifier(classifier), anonymise=anonymise)
+    return PdfReportSink(path, ModelInfo.from_classifier(classifier).with_threshold(threshold), anonymise=anonymise)
 
 
 def _run(args, classifier: Classifier, sinks: list[ResultSink], out, err) -> int:
@@ -230,56 +249,71 @@ def _run(args, classifier: Classifier, sinks: list[ResultSink], out, err) -> int
         else:
             tqdm.write(line, file=out)
 
-    counts: Counter[str] = Counter()
+    counts: Counter[str] = Counter()  # "ok" (assessed and classified), "not_assessed", "error"
     classes: Counter[str] = Counter()
     failures: list[tuple[Path, str]] = []
     started = time.perf_counter()
     interrupted = False
+    threshold = getattr(args, "low_confidence", None)
+    name = classifier.card.display_name
     if not args.quiet:
         say(header_line())
+    readers = ReaderWarnings()
     try:
-        for item in run_batch(args.paths, classifier, recursive=args.recursive, crop=args.crop,
-                              batch_size=args.batch_size, on_progress=on_progress):
-            for sink in sinks:
-                sink.write(item)
-            if isinstance(item, SeriesSummary):
+        with readers:
+            for item in run_batch(args.paths, classifier, recursive=args.recursive, crop=args.crop,
+                                  batch_size=args.batch_size, on_progress=on_progress):
+                for sink in sinks:
+                    sink.write(item)
+                if isinstance(item, SeriesSummary):
+                    if not args.quiet:
+                        say(format_series(item, name))
+                    continue
+                counts[item_status(item)] += 1
+                if item.prediction is not None and item.prediction.assessed:
+                    classes[item.prediction.predicted_class] += 1
+                elif item.prediction is None:
+                    failures.append((item.path, item.error or ""))
                 if not args.quiet:
-                    say(format_series(item))
-                continue
-            counts[item.status] += 1
-            if item.prediction is not None:
-                classes[item.prediction.label] += 1
-            else:
-                failures.append((item.path, item.error or ""))
-            if not args.quiet:
-                say(format_line(item, display_name=classifier.card.display_name))
-            item.scan = None  # the CLI keeps nothing per scan
+                    say(format_line(item, display_name=name, threshold=threshold))
+                item.scan = None  # the CLI keeps nothing per scan
     except KeyboardInterrupt:
         interrupted = True
     finally:
         bar.close()
         elapsed = time.perf_counter() - started
-        summary = {"ok": counts["ok"], "error": counts["error"], "classes": dict(classes),
-                   "seconds": round(elapsed, 3), "interrupted": interrupted}
+        summary = {"ok": counts["ok"], "not_assessed": counts[NOT_ASSESSED_STATUS], "error": counts["error"],
+                   "classes": dict(classes), "seconds": round(elapsed, 3), "interrupted": interrupted}
         for sink in sinks:
             sink.close(summary)
     _print_summary(counts, classes, failures, elapsed, classifier, interrupted, out)
+    if readers.summary():
+        print(readers.summary(), file=err)
     if interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_OK if counts["ok"] and not counts["error"] else EXIT_SOME_FAILED
+    read = counts["ok"] + counts[NOT_ASSESSED_STATUS]
+    return EXIT_OK if read and not counts["error"] else EXIT_SOME_FAILED
+
+
+def summary_line(counts: Counter[str]) -> str:
+    """"12 scans: 9 classified, 2 not assessed, 1 failed" (the three always add up)."""
+    ok, unassessed, failed = counts["ok"], counts[NOT_ASSESSED_STATUS], counts["error"]
+    return f"{ok + unassessed + failed} scans: {ok} classified, {unassessed} not assessed, {failed} failed"
 
 
 def _print_summary(counts, classes, failures, elapsed, classifier, interrupted, out) -> None:
-    total = counts["ok"] + counts["error"]
-    rate = f", {counts['ok'] / elapsed:.2f} scans/s" if elapsed > 0 and counts["ok"] else ""
+    total = counts["ok"] + counts[NOT_ASSESSED_STATUS] + counts["error"]
+    done = counts["ok"] + counts[NOT_ASSESSED_STATUS]
+    rate = f", {done / elapsed:.2f} scans/s" if elapsed > 0 and done else ""
     print("", file=out)
     if interrupted:
         print("Interrupted: the results so far have been written.", file=out)
-    print(f"{counts['ok']} of {total} scans classified, {counts['error']} failed "
-          f"({elapsed:.1f} s{rate}; {classifier.card.name} {classifier.card.version} on {classifier.device})",
-          file=out)
+    print(f"{summary_line(counts)} ({elapsed:.1f} s{rate}; {classifier.card.name} {classifier.card.version} "
+          f"on {classifier.device})", file=out)
     if classes:
-        print("classes: " + ", ".join(f"{name} {n}" for name, n in classes.most_common()), file=out)
+        card = classifier.card
+        print("per class: " + ", ".join(f"{card.display_name(c)} {classes.get(c, 0)}" for c in card.class_names),
+              file=out)
     if not total:
         print("Nothing to classify: no image or DICOM files were found.", file=out)
     if failures:

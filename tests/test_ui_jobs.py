@@ -35,9 +35,15 @@ def test_classify_scans_gives_a_fast_first_result_then_batches():
     assert all(results[i].value == i for i in scans)
 
 
-def test_tumour_summary_picks_the_highest_p_tumour():
-    predictions = {i: SimpleNamespace(p_tumour=p) for i, p in enumerate([0.1, 0.7, 0.7, 0.2])}
-    assert tumour_summary(predictions) == (1, pytest.approx(0.7))  # ties: the first slice
-    assert tumour_summary({0: SimpleNamespace(p_tumour=None)}) is None
+def test_tumour_summary_is_the_cores_top_slice_rule_and_skips_not_assessed_slices():
+    from app.core.model.verdict import top_slice
+
+    def p(p_tumour, assessed=True):
+        return SimpleNamespace(p_tumour=p_tumour, confidence=0.5, assessed=assessed)
+
+    predictions = {0: p(0.1), 1: p(0.99, assessed=False), 2: p(0.7), 3: p(0.7), 4: p(0.2)}
+    assert tumour_summary(predictions) == (2, pytest.approx(0.7))  # ties: the first assessed slice
+    assert tumour_summary(predictions) == top_slice(predictions) == top_slice(list(predictions.values()))
+    assert tumour_summary({0: p(0.9, assessed=False)}) is None  # nothing assessed: no slice to jump to
     assert tumour_summary({}) is None
     assert np.isfinite(tumour_summary(predictions)[1])

@@ -263,17 +263,6 @@ def test_missing_model_still_shows_scans(qtbot, settings_store, dialogs, mni_png
     assert np.asarray(win.view.scans[0].display).dtype == np.uint8
 
 
-def test_user_threshold_decides_the_low_confidence_warning():
-    from types import SimpleNamespace
-
-    from app.ui.results_panel import shown_flags
-
-    unsure = SimpleNamespace(confidence=0.55, flags=("low_confidence", "out_of_distribution"))
-    assert shown_flags(unsure, None) == ("low_confidence", "out_of_distribution")  # the card's verdict
-    assert shown_flags(unsure, 0.5) == ("out_of_distribution",)
-    assert shown_flags(SimpleNamespace(confidence=0.7, flags=()), 0.8) == ("low_confidence",)
-
-
 def test_panning_one_pane_pans_the_other(qtbot, window, mni_png):
     with qtbot.waitSignal(window.prediction_shown, timeout=TIMEOUT):
         window.open_paths([mni_png])

@@ -32,6 +32,10 @@ class NotAnImageError(ScanLoadError):
     default_message = "This file is not an image or DICOM file."
 
 
+class EmptyFileError(ScanLoadError):
+    default_message = "The file is empty (0 bytes): it may not have finished copying or downloading."
+
+
 class NoPixelDataError(ScanLoadError):
     default_message = (
         "The DICOM file has no image data (it may be a report or structured document)."

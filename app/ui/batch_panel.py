@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -20,10 +20,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.results_panel import shown_flags
+from app.core.model.verdict import flags_at
+from app.core.reports.numbers import format_percent_short
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-COLUMNS = ("File", "Position", "Class", "Confidence", "P(tumour)", "Flags")
+COLUMNS = ("File", "Patient", "Position", "Class", "Confidence", "P(tumour)", "Flags")
+FILE, PATIENT, POSITION, CLASS, CONFIDENCE, P_TUMOUR, FLAGS = range(len(COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class BatchRow:
     flags: str
     error: str
     is_summary: bool = False
+    patient: str = ""  # the DICOM patient's name (or ID); "" for plain images
+    assessed: bool = True
+    class_key: str | None = None  # the model's class name of an assessed row (for counts)
 
 
 def row_from_item(item: Any, display_names: dict[str, str] | None = None,
@@ -57,30 +62,54 @@ def row_from_item(item: Any, display_names: dict[str, str] | None = None,
     if frame is not None:
         position.append(f"frame {frame + 1}")
     ok = getattr(item, "status", "ok") == "ok" and prediction is not None
+    patient = " ".join((getattr(item, "patient", None) or "").replace("^", " ").split())
     if ok:
         assessed = bool(getattr(prediction, "assessed", True))
         class_name = names.get(prediction.predicted_class, prediction.predicted_class) if assessed else "Not assessed"
-        flags = ", ".join(f.replace("_", " ") for f in shown_flags(prediction, threshold))
+        flags = ", ".join(f.replace("_", " ") for f in flags_at(prediction, threshold))
         return BatchRow(Path(item.path), getattr(item, "label", Path(item.path).name), ", ".join(position),
                         frame, slice_index, True, class_name,
                         float(prediction.confidence) if assessed else None,
-                        getattr(prediction, "p_tumour", None) if assessed else None, flags, "")
+                        getattr(prediction, "p_tumour", None) if assessed else None, flags, "",
+                        patient=patient, assessed=assessed,
+                        class_key=prediction.predicted_class if assessed else None)
     error = getattr(item, "error", None) or "could not be classified"
     return BatchRow(Path(item.path), getattr(item, "label", Path(item.path).name), ", ".join(position),
-                    frame, slice_index, False, "Error", None, None, "", str(error))
+                    frame, slice_index, False, "Error", None, None, "", str(error), patient=patient)
 
 
 def row_from_summary(summary: Any, display_names: dict[str, str] | None = None) -> BatchRow:
     """A ``SeriesSummary``: the series' majority class, its top P(tumour) and where that slice is."""
     names = display_names or {}
-    majority = summary.majority_class or "—"
+    majority = summary.majority_class if summary.classified else None
     top = summary.top_slice_index
-    flags = f"highest P(tumour) at slice {top + 1}" if top is not None else ""
+    parts = [f"highest P(tumour) at slice {top + 1}"] if top is not None else []
+    not_assessed = getattr(summary, "not_assessed", 0)
+    if not_assessed:
+        parts.append(f"{not_assessed} not assessed")
     if summary.failed:
-        flags += f"{', ' if flags else ''}{summary.failed} slice(s) unreadable"
-    return BatchRow(Path(summary.path), f"{summary.label} (series summary)",
-                    f"{summary.classified}/{summary.slice_count} slices", None, top, summary.classified > 0,
-                    names.get(majority, majority), None, summary.top_p_tumour, flags, "", is_summary=True)
+        parts.append(f"{summary.failed} unreadable")
+    class_name = f"{names.get(majority, majority)} (majority)" if majority else "No slice classified"
+    return BatchRow(Path(summary.path), f"▸ Series: {summary.label}",
+                    f"{summary.classified} of {summary.slice_count} slices", None, top, summary.classified > 0,
+                    class_name, None, summary.top_p_tumour, ", ".join(parts), "", is_summary=True,
+                    patient=" ".join((getattr(summary, "patient", None) or "").replace("^", " ").split()))
+
+
+def batch_counts(rows: list[BatchRow], display_names: dict[str, str] | None = None) -> str:
+    """"12 scans: 9 classified (Glioma 5, No tumour 4), 2 not assessed, 1 failed" (series rows left out)."""
+    names = display_names or {}
+    scans = [r for r in rows if not r.is_summary]
+    classified = [r for r in scans if r.ok and r.assessed]
+    per_class: dict[str, int] = {}
+    for row in classified:
+        key = row.class_key or row.class_name
+        per_class[key] = per_class.get(key, 0) + 1
+    detail = ", ".join(f"{names.get(k, k)} {n}" for k, n in sorted(per_class.items(), key=lambda kv: -kv[1]))
+    not_assessed = sum(1 for r in scans if r.ok and not r.assessed)
+    failed = sum(1 for r in scans if not r.ok)
+    return (f"{len(scans)} scans: {len(classified)} classified" + (f" ({detail})" if detail else "")
+            + f", {not_assessed} not assessed, {failed} failed")
 
 
 class BatchTableModel(QAbstractTableModel):
@@ -88,6 +117,7 @@ class BatchTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.rows: list[BatchRow] = []
         self.items: list[Any] = []  # the core's items (for CSV/JSON export), pixels dropped
+        self.hide_patients = False
 
     def clear(self) -> None:
         self.beginResetModel()
@@ -124,35 +154,51 @@ class BatchTableModel(QAbstractTableModel):
             return row.error or str(row.path)
         if role == Qt.ItemDataRole.ForegroundRole and not row.ok:
             return QColor(230, 120, 110)
-        if role == Qt.ItemDataRole.ForegroundRole and row.flags and column == 5:
+        if role == Qt.ItemDataRole.ForegroundRole and row.flags and column == FLAGS:
             return QColor(224, 179, 74)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (3, 4):
+        if role == Qt.ItemDataRole.FontRole and row.is_summary:
+            font = QFont()
+            font.setBold(True)
+            return font
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (CONFIDENCE, P_TUMOUR):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
-    @staticmethod
-    def _text(row: BatchRow, column: int) -> str:
-        if column == 0:
+    def _text(self, row: BatchRow, column: int) -> str:
+        if column == FILE:
             return row.label
-        if column == 1:
+        if column == PATIENT:
+            return "—" if self.hide_patients and row.patient else row.patient
+        if column == POSITION:
             return row.position
-        if column == 2:
+        if column == CLASS:
             return row.class_name
-        if column == 3:
-            return "" if row.confidence is None else f"{100 * row.confidence:.1f} %"
-        if column == 4:
-            return "" if row.p_tumour is None else f"{100 * row.p_tumour:.1f} %"
+        if column == CONFIDENCE:
+            return "" if row.confidence is None else format_percent_short(row.confidence)
+        if column == P_TUMOUR:
+            return "" if row.p_tumour is None else format_percent_short(row.p_tumour)
         return row.flags if row.ok else row.error
 
-    @staticmethod
-    def _sort_key(row: BatchRow, column: int):
-        if column == 3:
+    def _sort_key(self, row: BatchRow, column: int):
+        if column == CONFIDENCE:
             return -1.0 if row.confidence is None else row.confidence
-        if column == 4:
+        if column == P_TUMOUR:
             return -1.0 if row.p_tumour is None else row.p_tumour
-        if column == 1:
+        if column == POSITION:
             return (row.slice_index or 0) * 100000 + (row.frame or 0)
-        return BatchTableModel._text(row, column).lower()
+        return self._text(row, column).lower()
+
+    def set_hide_patients(self, hidden: bool) -> None:
+        """"Hide patient identifiers" applies to the Patient column too."""
+        self.hide_patients = hidden
+        if self.rows:
+            self.dataChanged.emit(self.index(0, PATIENT), self.index(len(self.rows) - 1, PATIENT))
+
+    def replace_rows(self, rows: list[BatchRow]) -> None:
+        """New rows for the same items (the user changed the low-confidence threshold)."""
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
 
 
 class BatchPanel(QWidget):
@@ -183,7 +229,7 @@ class BatchPanel(QWidget):
         # Fixed widths, not ResizeToContents: that re-measures every row on every insert (slow for
         # thousands of rows arriving live).
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column, width in zip(range(1, len(COLUMNS)), (110, 230, 100, 100, 260)):
+        for column, width in zip(range(1, len(COLUMNS)), (130, 110, 200, 90, 90, 240)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, width)
         self.table.clicked.connect(self._clicked)

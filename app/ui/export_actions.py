@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QGridLayout, QProgressBar, QWidget
 
 from app.core.errors import BrainLensError
@@ -22,6 +22,7 @@ from app.ui.workers import GeneratorWorker, start_worker
 
 ANONYMISE_TEXT = "Anonymise (remove patient identifiers)"
 PDF_FILTER = "PDF documents (*.pdf)"
+EXPORT_FOLDER_KEY = "export/last_folder"
 DICOM_FILTER = "DICOM files (*.dcm)"
 
 
@@ -86,8 +87,22 @@ class ReportExporter(QObject):
         return self.worker is not None and not self.worker.is_done
 
     def batch_showing(self) -> bool:
+        """The batch is what the user looks at: its table shows results and nothing was opened in the
+        viewer since it started (a series shown from the batch, or opened after it, is exported instead)."""
         w = self.window
-        return w.batch_dock.isVisible() and bool(w.batch.model.items)
+        return w.batch_dock.isVisible() and bool(w.batch.model.items) and w.export_target == "batch"
+
+    def save_folder(self) -> str:
+        """Where save dialogs start: the folder last saved to, else the user's documents, never the
+        scans' own folder (a DICOM folder from a CD or PACS export is no place for reports)."""
+        last = self.window.store.value(EXPORT_FOLDER_KEY, "")
+        if last and Path(str(last)).is_dir():
+            return str(last)
+        documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        return documents if documents and Path(documents).is_dir() else str(Path.home())
+
+    def remember_folder(self, path: Path) -> None:
+        self.window.store.setValue(EXPORT_FOLDER_KEY, str(Path(path).parent))
 
     def can_save_dicom(self) -> bool:
         view = self.window.view
@@ -106,7 +121,7 @@ class ReportExporter(QObject):
     def _model_info(self) -> Any:
         if self.window.model_info is None:
             raise BrainLensError("No model is loaded, so there is no result to export.")
-        return self.window.model_info
+        return self.window.shown_model_info()  # flags under the user's threshold, as on screen
 
     def _viewer_content(self) -> tuple[list[Any], list[Any]]:
         """(scans, predictions) of the viewer; every slice of a series must be classified."""
@@ -198,12 +213,12 @@ class ReportExporter(QObject):
         except BrainLensError as error:
             self.window._show_error("Nothing to export", error, in_panel=False)
             return
-        folder = self.window._last_folder()
-        start = str(Path(folder) / suggested) if folder else suggested
+        start = str(Path(self.save_folder()) / suggested)
         answer = self.ask(self.window, title, start, file_filter, self._anonymise_default())
         if answer is None:
             return
         path, anonymise = answer
+        self.remember_folder(Path(path))
         job, *args = make_args(Path(path), anonymise)
         self.busy.show()
         self.window.statusBar().showMessage(f"Writing {Path(path).name}…")

@@ -1,15 +1,18 @@
 """The viewer: two synchronised panes, the scan on the left and its Grad-CAM overlay on the right.
 
-Mouse: wheel zooms about the cursor, left-drag pans, right-drag adjusts window/level (the panes only
-report the drag; the window re-windows the scan through app.core.scans.windowing), double-click resets.
-Both panes always show the same part of the image at the same zoom.
+Mouse: in a series the wheel moves through slices and Ctrl+wheel zooms about the cursor (as in RadiAnt
+and Weasis; a single image zooms with the wheel alone), left-drag pans, Shift+left-drag (or left-drag
+with the ruler on) measures a distance in mm from the DICOM Pixel Spacing, right-drag adjusts
+window/level (the panes only report the drag; the window re-windows the scan through
+app.core.scans.windowing), double-click resets. Both panes always show the same part of the image at
+the same zoom. The overlay pane draws the colour map's bar (low → high contribution).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPixmap, QTransform
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QLinearGradient, QPainter, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import (
     QFrame,
     QGraphicsPixmapItem,
@@ -26,6 +29,16 @@ ZOOM_STEP = 1.15
 ZOOM_RANGE = (0.05, 40.0)
 TEXT_COLOUR = QColor(214, 220, 226)
 HINT_COLOUR = QColor(130, 138, 148)
+RULER_COLOUR = QColor(120, 220, 255)
+
+
+def distance_mm(start: QPointF, end: QPointF, spacing: tuple[float, float] | None) -> float | None:
+    """The length of a line in image pixels as millimetres (``spacing``: DICOM (row, column) mm)."""
+    if not spacing:
+        return None
+    dx_mm = (end.x() - start.x()) * float(spacing[1])
+    dy_mm = (end.y() - start.y()) * float(spacing[0])
+    return float((dx_mm**2 + dy_mm**2) ** 0.5)
 
 
 class ImagePane(QGraphicsView):
@@ -36,6 +49,7 @@ class ImagePane(QGraphicsView):
     window_dragged = Signal(float, float)  # total dx, dy (screen pixels) since the drag started
     window_drag_finished = Signal()
     reset_requested = Signal()
+    slice_scrolled = Signal(int)  # wheel steps in a series: +1 the next slice, -1 the previous one
 
     def __init__(self, hint: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -47,6 +61,12 @@ class ImagePane(QGraphicsView):
         self._corners: dict[str, str] = {}
         self._fit = True
         self._drag_origin: QPointF | None = None
+        self.scroll_slices = False  # the wheel moves slices (a series is shown) instead of zooming
+        self.ruler_on = False  # left-drag measures instead of panning
+        self._spacing: tuple[float, float] | None = None
+        self._ruler: tuple[QPointF, QPointF] | None = None  # in scene (image pixel) coordinates
+        self._measuring = False
+        self._colour_bar: list[QColor] = []
         self.setAcceptDrops(False)  # drops go to the main window
         self.viewport().setAcceptDrops(False)
         self.setFrameShape(QFrame.Shape.NoFrame)
@@ -87,6 +107,22 @@ class ImagePane(QGraphicsView):
         self._corners[corner] = text
         self.viewport().update()
 
+    def set_pixel_spacing(self, spacing: tuple[float, float] | None) -> None:
+        self._spacing = tuple(spacing) if spacing else None
+
+    def set_colour_bar(self, ramp: np.ndarray | None) -> None:
+        """The colour map as [n, 3] uint8 RGB, drawn as a bar (None: no bar)."""
+        self._colour_bar = [] if ramp is None else [QColor(int(r), int(g), int(b)) for r, g, b in ramp]
+        self.viewport().update()
+
+    def measurement_mm(self) -> float | None:
+        """The ruler's length in mm (None: no ruler, or a plain image without a pixel spacing)."""
+        return None if self._ruler is None else distance_mm(*self._ruler, self._spacing)
+
+    def clear_measurement(self) -> None:
+        self._ruler = None
+        self.viewport().update()
+
     # --- view ------------------------------------------------------------------------------------
     def reset_view(self) -> None:
         self._fit = True
@@ -115,11 +151,20 @@ class ImagePane(QGraphicsView):
     # --- events ----------------------------------------------------------------------------------
     def wheelEvent(self, event) -> None:  # noqa: N802 (Qt API)
         steps = event.angleDelta().y() / 120.0
-        if steps and self.has_image():
+        zoom = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier) or not self.scroll_slices
+        if steps and self.has_image() and zoom:
             self.zoom_by(ZOOM_STEP**steps)
+        elif steps and self.has_image():
+            self.slice_scrolled.emit(-1 if steps > 0 else 1)  # wheel away from the user: previous slice
         event.accept()
 
     def mousePressEvent(self, event) -> None:  # noqa: N802
+        shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if event.button() == Qt.MouseButton.LeftButton and self.has_image() and (self.ruler_on or shift):
+            point = self.mapToScene(event.position().toPoint())
+            self._ruler, self._measuring = (point, point), True
+            event.accept()
+            return
         if event.button() == Qt.MouseButton.RightButton and self.has_image():
             self._drag_origin = event.position()
             self.viewport().setCursor(Qt.CursorShape.SizeAllCursor)
@@ -129,6 +174,11 @@ class ImagePane(QGraphicsView):
         super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        if self._measuring and self._ruler is not None:
+            self._ruler = (self._ruler[0], self.mapToScene(event.position().toPoint()))
+            self.viewport().update()
+            event.accept()
+            return
         if self._drag_origin is not None:
             delta = event.position() - self._drag_origin
             self.window_dragged.emit(float(delta.x()), float(delta.y()))
@@ -140,6 +190,10 @@ class ImagePane(QGraphicsView):
             self.view_changed.emit()
 
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        if self._measuring and event.button() == Qt.MouseButton.LeftButton:
+            self._measuring = False
+            event.accept()
+            return
         if self._drag_origin is not None and event.button() == Qt.MouseButton.RightButton:
             self._drag_origin = None
             self.viewport().unsetCursor()
@@ -179,7 +233,37 @@ class ImagePane(QGraphicsView):
             for corner, text in self._corners.items():
                 if text:
                     painter.drawText(area, flags[corner], text)
+            self._draw_ruler(painter)
+            self._draw_colour_bar(painter, area)
         painter.restore()
+
+    def _draw_ruler(self, painter: QPainter) -> None:
+        if self._ruler is None:
+            return
+        start, end = (self.mapFromScene(p) for p in self._ruler)
+        painter.setPen(QPen(RULER_COLOUR, 1.5))
+        painter.drawLine(QLineF(QPointF(start), QPointF(end)))
+        length = self.measurement_mm()
+        pixels = QLineF(self._ruler[0], self._ruler[1]).length()
+        text = f"{length:.1f} mm" if length is not None else f"{pixels:.0f} px (no pixel spacing)"
+        painter.drawText(QPointF(end) + QPointF(6, -6), text)
+
+    def _draw_colour_bar(self, painter: QPainter, area) -> None:
+        """A vertical bar at the right edge, high at the top, with its two ends named."""
+        if not self._colour_bar:
+            return
+        height = min(160, max(60, area.height() // 3))
+        bar = QRectF(area.right() - 12, area.center().y() - height / 2, 10, height)
+        gradient = QLinearGradient(bar.bottomLeft(), bar.topLeft())
+        last = len(self._colour_bar) - 1
+        for i, colour in enumerate(self._colour_bar):
+            gradient.setColorAt(i / last if last else 0.0, colour)
+        painter.fillRect(bar, gradient)
+        painter.setPen(TEXT_COLOUR)
+        painter.drawRect(bar)
+        label = QRectF(bar.left() - 64, bar.top() - 2, 58, 16)
+        painter.drawText(label, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "high")
+        painter.drawText(label.translated(0, height - 12), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "low")
 
 
 class SyncedViewer(QWidget):
@@ -188,6 +272,7 @@ class SyncedViewer(QWidget):
     window_drag_started = Signal()
     window_dragged = Signal(float, float)
     window_drag_finished = Signal()
+    slice_scrolled = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -210,6 +295,7 @@ class SyncedViewer(QWidget):
             source.window_drag_started.connect(self.window_drag_started)
             source.window_dragged.connect(self.window_dragged)
             source.window_drag_finished.connect(self.window_drag_finished)
+            source.slice_scrolled.connect(self.slice_scrolled)
 
     def panes(self) -> tuple[ImagePane, ImagePane]:
         return self.scan_pane, self.overlay_pane
@@ -218,6 +304,15 @@ class SyncedViewer(QWidget):
         self.scan_pane.set_image(scan)
         self.overlay_pane.set_image(overlay)
         self._sync(self.scan_pane, self.overlay_pane)
+
+    def set_scroll_slices(self, on: bool) -> None:
+        """A series is shown: the wheel moves slices, Ctrl+wheel zooms."""
+        for pane in self.panes():
+            pane.scroll_slices = on
+
+    def set_ruler(self, on: bool) -> None:
+        for pane in self.panes():
+            pane.ruler_on = on
 
     def set_overlay_visible(self, visible: bool) -> None:
         self.overlay_pane.setVisible(visible)

@@ -47,6 +47,31 @@ class SeriesOf:
     path: Path
 
 
+DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
+
+
+def opening_target(path: Path) -> Path | SeriesOf:
+    """What opening one file shows: a DICOM file with its whole series (as RadiAnt and Weasis do), a
+    plain image alone. Decided from the name and the first bytes only (the series is found later)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return path
+    is_dicom = path.suffix.lower() in DICOM_SUFFIXES or head[128:132] == b"DICM"
+    return SeriesOf(path) if is_dicom and len(head) == 132 else path
+
+
+def target_name(target: Any) -> str:
+    """The file (or series) name of what ``load_target`` was asked to open, for messages."""
+    if isinstance(target, (str, Path)):
+        return Path(target).name
+    if isinstance(target, SeriesOf):
+        return Path(target.path).name
+    return str(getattr(target, "label", None) or Path(getattr(target, "path", "scan")).name)
+
+
 def load_target(target: Any) -> Iterator[tuple[list[Any], list[Any]]]:
     """A path (file), a ``ScanSource`` or a ``SeriesOf`` → (its scans, ``LoadFailure``s of bad slices)."""
     from app.core.scans import loading
@@ -146,8 +171,8 @@ def batch_job(paths: Sequence[Path], classifier: Any, cancel: Any, audit: Any = 
 
 
 def tumour_summary(predictions: dict[int, Any]) -> tuple[int, float] | None:
-    """(index, P(tumour)) of the slice most likely to show a tumour so far, or None."""
-    scored = [(i, p.p_tumour) for i, p in predictions.items() if getattr(p, "p_tumour", None) is not None]
-    if not scored:
-        return None
-    return max(scored, key=lambda pair: (pair[1], -pair[0]))
+    """(index, P(tumour)) of the assessed slice most likely to show a tumour so far, or None: the core's
+    one rule (``app.core.model.verdict.top_slice``), as the batch summary and the series PDF use it."""
+    from app.core.model.verdict import top_slice
+
+    return top_slice(predictions)

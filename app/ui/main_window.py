@@ -27,6 +27,7 @@ from app.ui.metadata_panel import MetadataPanel
 from app.ui.results_panel import ResultsPanel
 from app.ui.scan_display import ScanDisplay
 from app.ui.settings import UiSettings, load_settings, save_settings
+from app.ui.slice_keys import SliceKeys, slice_step
 from app.ui.viewer_page import ViewerPage
 from app.ui.window_batch import BatchMixin
 from app.ui.window_dialogs import DialogsMixin, user_message
@@ -36,10 +37,6 @@ from app.ui.workers import GeneratorWorker, await_workers, start_worker
 
 log = logging.getLogger(__name__)
 NOTICE = "Research use only — not for diagnosis"
-SLICE_KEYS = {
-    Qt.Key.Key_Left: -1, Qt.Key.Key_Up: -1, Qt.Key.Key_Right: 1, Qt.Key.Key_Down: 1,
-    Qt.Key.Key_PageUp: -5, Qt.Key.Key_PageDown: 5, Qt.Key.Key_Home: -100_000, Qt.Key.Key_End: 100_000,
-}
 
 
 class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, QMainWindow):
@@ -68,11 +65,13 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, QMainWindow):
         self.audit.failed.connect(self._audit_failed)
         self._load_worker: GeneratorWorker | None = None
         self._classify_worker: GeneratorWorker | None = None
+        self._load_target_path: Path | None = None
         self._slice_queue: jobs.SliceQueue | None = None
         self._batch_worker: GeneratorWorker | None = None
         self._model_worker: GeneratorWorker | None = None
         self._inspect_worker: GeneratorWorker | None = None
         self._batch_cancelled = False
+        self.export_target = "viewer"  # what Ctrl+E exports: "viewer" or "batch", whichever was shown last
         self._opened_at: float | None = None
         self.timings: dict[str, float] = {}
 
@@ -103,6 +102,10 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, QMainWindow):
         self.view = ScanDisplay(self.page, self.results, self.metadata,
                                 lambda: (self.classifier, self.settings.low_confidence_threshold), self)
         self.view.slice_shown.connect(self._slice_shown)
+        self.slice_keys = SliceKeys(lambda step: self.view.show_slice(self.view.index + step),
+                                    lambda: len(self.view.scans) > 1, self)
+        self.slice_keys.watch(self.page)
+        self.page.tags_button.clicked.connect(lambda: self.show_dicom_tags())
         self.results_dock = self._dock("Result", "resultsDock", self._scrolling(self.results, 280),
                                        Qt.DockWidgetArea.RightDockWidgetArea)
 
@@ -196,6 +199,13 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, QMainWindow):
     def _set_model_label(self, text: str) -> None:
         self.model_label.setText(text)
 
+    def shown_model_info(self) -> Any:
+        """The model's identity under the user's low-confidence threshold: what reports and the audit
+        log get, so they flag what the screen flags (None while no model is loaded)."""
+        if self.model_info is None:
+            return None
+        return self.model_info.with_threshold(self.settings.low_confidence_threshold)
+
     # --- opening ---------------------------------------------------------------------------------
     def open_paths(self, paths: list[Path]) -> None:
         """A file opens in the viewer; a folder holding one series (or one image) too; more → batch."""
@@ -207,7 +217,7 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, QMainWindow):
         self._remember(paths[0])
         self._inspect_worker = None
         if len(paths) == 1 and paths[0].is_file():
-            self._load_into_viewer(paths[0])
+            self._load_into_viewer(jobs.opening_target(paths[0]))
             return
         self.statusBar().showMessage("Looking for scans…")
         worker = GeneratorWorker(jobs.inspect_paths, paths, name="inspect")
@@ -228,12 +238,28 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, QMainWindow):
 
     def _load_into_viewer(self, target: Any, *, frame: int | None = None, slice_index: int | None = None) -> None:
         self._stop_viewer_workers()
+        # the file the user opened, when it is opened with its series (to start on it)
+        self._load_target_path = Path(target.path) if isinstance(target, jobs.SeriesOf) else None
         self.statusBar().showMessage("Loading…")
         self.results.show_message("Loading…")
         worker = GeneratorWorker(jobs.load_target, target, name="load")
         worker.signals.yielded.connect(lambda result, w=worker: self._scans_loaded(w, result, frame, slice_index))
-        worker.signals.errored.connect(lambda e: self._show_error("The scan could not be opened", e))
+        worker.signals.errored.connect(lambda e, w=worker: self._open_failed(w, target, e))
         self._load_worker = worker.start()
+
+    def _open_failed(self, worker: GeneratorWorker, target: Any, error: BaseException) -> None:
+        """The previous patient leaves the screen (both panes, the result, the information panel), and
+        the message names the file that failed."""
+        if worker is not self._load_worker:
+            return
+        self._stop_viewer_workers()
+        self.view.clear()
+        self.metadata.show_scan(None)
+        self.results.show_message("No scan")
+        self.setWindowTitle("BrainLens")
+        name = jobs.target_name(target)
+        self._show_error(f"{name} could not be opened", error)
+        self.page.show_hint(f"{name} could not be opened: {user_message(error)}")
 
     def _scans_loaded(self, worker: GeneratorWorker, result: tuple[list[Any], list[Any]], frame: int | None,
                       slice_index: int | None) -> None:
@@ -247,9 +273,15 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, QMainWindow):
             if (frame is not None and scan.frame == frame) or (slice_index is not None and scan.slice_index == slice_index):
                 start = i
         first = scans[0]
+        self.export_target = "viewer"
+        if isinstance(self._load_target_path, Path) and len(scans) > 1 and frame is None and slice_index is None:
+            wanted = self._load_target_path.resolve()
+            start = next((i for i, s in enumerate(scans) if Path(s.source).resolve() == wanted), start)
         self.setWindowTitle(f"BrainLens — {first.source.name if len(scans) == 1 else first.source.parent.name}")
         self.view.set_scans(scans, start)
         message = f"Opened {len(scans)} scans" if len(scans) > 1 else f"Opened {first.label}"
+        if isinstance(self._load_target_path, Path) and len(scans) > 1:
+            message = f"Opened the whole series of {self._load_target_path.name} ({len(scans)} slices)"
         if failures:
             message += f"; {len(failures)} file(s) skipped: {failures[0].reason}"
         self.statusBar().showMessage(message, 10000)
@@ -271,7 +303,7 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, QMainWindow):
         self.results.show_message("Classifying…")
         scans, classifier = list(view.scans), self.classifier
         worker = GeneratorWorker(jobs.classify_scans, classifier, scans, queue, audit=self.audit,
-                                 model_info=self.model_info, name="classify")
+                                 model_info=self.shown_model_info(), name="classify")
         worker.signals.yielded.connect(lambda pair, w=worker: self._prediction_ready(w, pair))
         worker.signals.errored.connect(lambda e: self._show_error("The scan could not be classified", e))
         self._classify_worker = worker.start()
@@ -291,6 +323,8 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, QMainWindow):
             self._slice_queue.prefer(index)  # classify around the slice the user is looking at
 
     def _identifiers_toggled(self, hidden: bool) -> None:
+        self.batch.model.set_hide_patients(hidden)
+        self.view.render()  # the on-image annotations follow the same choice
         self.settings.hide_identifiers = hidden
         save_settings(self.store, self.settings)
 
@@ -302,7 +336,7 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, QMainWindow):
 
     # --- events ----------------------------------------------------------------------------------
     def keyPressEvent(self, event) -> None:  # noqa: N802
-        step = SLICE_KEYS.get(Qt.Key(event.key()))
+        step = slice_step(event.key(), event.modifiers())
         if step is not None and len(self.view.scans) > 1:
             self.view.show_slice(self.view.index + step)
             event.accept()

@@ -20,7 +20,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.model.ood import describe_reason
+from app.core.model.modality import PREFIX as MODALITY_PREFIX
+from app.core.model.modality import describe_reason
+from app.core.model.verdict import flags_at
+from app.core.reports.numbers import format_percent_short
 
 FLAG_TEXT = {
     "low_confidence": "Low confidence: the model is unsure between classes. Interpret with care.",
@@ -31,24 +34,18 @@ FLAG_TEXT = {
 
 
 PREDICTED = -1  # combo data of "Predicted class" (not None: PySide6 6.12.0 mis-counts None from QVariant)
+UNCALIBRATED_NOTE = "uncalibrated"
+UNCALIBRATED_TIP = ("The model card says this model's probabilities were not calibrated: a confidence of "
+                    "90 % does not mean it is right 9 times in 10.")
 
 
 def flag_text(flag: str) -> str:
     return FLAG_TEXT.get(flag, flag.replace("_", " ").capitalize() + ".")
 
 
-def shown_flags(prediction: Any, threshold: float | None) -> tuple[str, ...]:
-    """The prediction's flags, with "low_confidence" decided by the user's threshold when one is set
-    (None keeps the model card's, which the core already applied)."""
-    flags = tuple(getattr(prediction, "flags", ()))
-    if threshold is None:
-        return flags
-    others = tuple(f for f in flags if f != "low_confidence")
-    return (("low_confidence",) if prediction.confidence < threshold else ()) + others
-
-
 def percent(value: float | None) -> str:
-    return "—" if value is None else f"{100.0 * float(value):.1f} %"
+    """"87.3 %"; "> 99.9 %" rather than a rounded "100.0 %" (``numbers.format_percent_short``)."""
+    return format_percent_short(value)
 
 
 class ResultsPanel(QWidget):
@@ -154,17 +151,22 @@ class ResultsPanel(QWidget):
             bar.setFormat("—")
         self.class_combo.setEnabled(False)
 
-    def show_prediction(self, prediction: Any, display_names: dict[str, str], threshold: float | None) -> None:
+    def show_prediction(self, prediction: Any, display_names: dict[str, str], threshold: float | None,
+                        *, calibrated: bool = True) -> None:
+        """``threshold``: the user's low-confidence one (None: the card's); ``calibrated``: whether the
+        card says the probabilities were calibrated (else the figure says so beside it)."""
         if not getattr(prediction, "assessed", True):
             self._show_not_assessed(prediction)
             return
         name = display_names.get(prediction.predicted_class, prediction.predicted_class)
         self.title.setText(name)
-        self.subtitle.setText(f"Confidence {percent(prediction.confidence)}")
+        note = "" if calibrated else f" ({UNCALIBRATED_NOTE} model)"
+        self.subtitle.setText(f"Confidence {percent(prediction.confidence)}{note}")
+        self.subtitle.setToolTip("" if calibrated else UNCALIBRATED_TIP)
         self.subtitle.setVisible(True)
         p_tumour = getattr(prediction, "p_tumour", None)
         self.p_tumour.setText("" if p_tumour is None else f"P(tumour) {percent(p_tumour)}")
-        flags = shown_flags(prediction, threshold)
+        flags = flags_at(prediction, threshold)
         self.warnings.setText("\n".join(f"⚠ {flag_text(f)}" for f in flags))
         self.warnings.setVisible(bool(flags))
         for index, bar in enumerate(self._bars):
@@ -179,8 +181,11 @@ class ResultsPanel(QWidget):
     def _show_not_assessed(self, prediction: Any) -> None:
         """Out of distribution: no class, confidence or probabilities, only why (the map stays viewable)."""
         reasons = [describe_reason(r) for r in getattr(prediction, "ood_reasons", ())]
-        detail = "This does not look like an axial brain MRI slice"
+        codes = tuple(getattr(prediction, "ood_reasons", ()))
+        detail = ("BrainLens reads brain MRI only" if any(c.startswith(MODALITY_PREFIX) for c in codes)
+                  else "This does not look like an axial brain MRI slice")
         self.show_message("Not assessed", detail + (":\n• " + "\n• ".join(reasons) if reasons else "."))
+        self.subtitle.setToolTip("")
         self.class_combo.setEnabled(True)
 
 

@@ -14,13 +14,18 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from app.core.model import gradcam
+from app.core.model.verdict import is_calibrated, top_slice
 from app.core.scans import windowing
-from app.ui import jobs
+from app.ui.annotations import corner_texts
 from app.ui.metadata_panel import MetadataPanel
 from app.ui.results_panel import ResultsPanel, percent
 from app.ui.viewer_page import ViewerPage
 
 FILE_WINDOW = "File window (as classified)"
+CUSTOM_WINDOW = "Custom"
+OVERLAY_HINT = "The Grad-CAM heatmap appears here once the scan is classified."
+NOT_ASSESSED_HINT = ("Not assessed: no heatmap is drawn.\nChoose a class under “Heatmap of” to see "
+                     "that class's map anyway.")
 
 
 class ScanDisplay(QObject):
@@ -47,6 +52,8 @@ class ScanDisplay(QObject):
         page.reset_button.clicked.connect(self.reset_view)
         self.viewer.window_drag_started.connect(self._window_drag_started)
         self.viewer.window_dragged.connect(self._window_dragged)
+        self.viewer.slice_scrolled.connect(lambda step: self.show_slice(self.index + step))
+        page.ruler_button.toggled.connect(self.viewer.set_ruler)
         results.class_selected.connect(lambda _index: self.render())
         results.heatmap.overlay_toggled.connect(self.viewer.set_overlay_visible)
         results.heatmap.opacity_changed.connect(lambda _v: self.render())
@@ -56,6 +63,13 @@ class ScanDisplay(QObject):
     def set_scans(self, scans: list[Any], start: int) -> None:
         self.scans, self.predictions, self._heatmaps, self.window = list(scans), {}, {}, None
         self.index = min(max(start, 0), max(len(self.scans) - 1, 0))
+        # a new patient opens on the predicted class's map, whatever the last one was looked at with
+        self.results.class_combo.blockSignals(True)
+        self.results.select_class(None)
+        self.results.class_combo.blockSignals(False)
+        self.viewer.scan_pane.clear_measurement()
+        self.viewer.overlay_pane.clear_measurement()
+        self.viewer.set_scroll_slices(len(self.scans) > 1)
         self.page.show_viewer()
         self.page.slice_bar.set_count(len(self.scans), self.index)
         self.page.slice_bar.summary.setText("")
@@ -64,6 +78,14 @@ class ScanDisplay(QObject):
         self.viewer.reset_view()
         self.render()
         self.viewer.reset_view()
+
+    def clear(self) -> None:
+        """Nothing on screen: the scans, their results and both panes go (a failed open)."""
+        self.scans, self.predictions, self._heatmaps, self.window = [], {}, {}, None
+        self.index = 0
+        self.shown_overlay = None
+        self.viewer.set_images(None, None)
+        self.page.slice_bar.set_count(0, 0)
 
     def add_prediction(self, index: int, prediction: Any) -> bool:
         """Stores a result; True when it is the slice on screen (and so was drawn)."""
@@ -95,7 +117,7 @@ class ScanDisplay(QObject):
         self.slice_shown.emit(index)
 
     def jump_to_summary(self) -> None:
-        best = jobs.tumour_summary(self.predictions)
+        best = top_slice(self.predictions)
         if best is not None:
             self.show_slice(best[0])
 
@@ -104,7 +126,7 @@ class ScanDisplay(QObject):
         if len(self.scans) < 2:
             return
         done = len(self.predictions)
-        best = jobs.tumour_summary(self.predictions)
+        best = top_slice(self.predictions)
         progress = "" if done == len(self.scans) else f"classified {done}/{len(self.scans)} · "
         if best is None:
             bar.summary.setText(progress.rstrip(" ·"))
@@ -134,16 +156,25 @@ class ScanDisplay(QObject):
         prediction = self.predictions.get(self.index)
         class_index = self.results.selected_class()
         overlay = None
-        if prediction is not None:
+        hidden_map = prediction is not None and not getattr(prediction, "assessed", True) and class_index is None
+        self.viewer.overlay_pane.set_hint(NOT_ASSESSED_HINT if hidden_map else OVERLAY_HINT)
+        if prediction is not None and not hidden_map:
             heatmap = self._heatmap(self.index, class_index)
             heat = heatmap if heatmap.shape == base.shape[:2] else gradcam.upsample_cam(heatmap, base.shape[:2])
             overlay = gradcam.overlay(base, heat, self.opacity(), self.colormap())
         self.shown_overlay = overlay
         self.viewer.set_images(base, overlay)
         scan_pane, overlay_pane = self.viewer.panes()
-        scan_pane.set_corner_text("top_left", scan.label)
         window = self.window or scan.window
-        scan_pane.set_corner_text("bottom_left", "" if window is None else f"W {window[1]:.0f}  L {window[0]:.0f}")
+        texts = corner_texts(scan, self.index, len(self.scans), window,
+                             hide_identifiers=self.metadata.hide_identifiers.isChecked())
+        for corner, text in texts.items():
+            scan_pane.set_corner_text(corner, text)
+        spacing = getattr(getattr(scan, "metadata", None), "pixel_spacing", None)
+        scan_pane.set_pixel_spacing(spacing)
+        overlay_pane.set_pixel_spacing(spacing)
+        overlay_pane.set_colour_bar(gradcam.colorize(np.linspace(0, 1, 64, dtype=np.float32)[None, :],
+                                                     self.colormap())[0] if overlay is not None else None)
         if prediction is not None and classifier is not None:
             card = classifier.card
             shown = prediction.predicted_index if class_index is None else class_index
@@ -155,7 +186,8 @@ class ScanDisplay(QObject):
             else:
                 caption = f"Grad-CAM: {name} ({percent(prediction.probabilities[shown])})"
             overlay_pane.set_corner_text("top_left", caption)
-            self.results.show_prediction(prediction, card.display_names, threshold)
+            self.results.show_prediction(prediction, card.display_names, threshold,
+                                         calibrated=is_calibrated(card))
         elif classifier is not None:
             self.results.show_message("Classifying…")
         self.page.slice_bar.label.setText(f"Slice {self.index + 1} / {len(self.scans)}")
@@ -181,8 +213,8 @@ class ScanDisplay(QObject):
 
     def _preset_chosen(self, position: int) -> None:
         scan = self.current_scan()
-        if scan is None or scan.pixels.ndim != 2:
-            return
+        if scan is None or scan.pixels.ndim != 2 or position > len(self._presets()):
+            return  # "Custom" is the user's own window: choosing it again changes nothing
         self.window = None if position <= 0 else self._presets()[position - 1].window_for(scan.pixels)
         self.render()
 
@@ -199,4 +231,6 @@ class ScanDisplay(QObject):
         centre, width = self._drag_start
         step = max(width, 1.0) / 256.0  # a drag across ~256 px changes the window by its own width
         self.window = (centre - dy * step, max(1.0, width + dx * step))
+        self.page.show_custom_window(f"{CUSTOM_WINDOW} (W {self.window[1]:.0f}  L {self.window[0]:.0f})",
+                                     len(self._presets()) + 1)
         self.render()

@@ -120,12 +120,20 @@ class ViewerPage(QStackedWidget):
         self.presets.activated.connect(self.preset_chosen)
         self.reset_button = QPushButton("Reset view")
         self.reset_button.setToolTip("Fit the image and restore the file's window (double-click the image)")
+        self.ruler_button = QPushButton("Ruler")
+        self.ruler_button.setCheckable(True)
+        self.ruler_button.setToolTip("Drag on the image to measure a distance in mm (or Shift+drag at any time)")
+        self.tags_button = QPushButton("DICOM tags…")
+        self.tags_button.setToolTip("Every tag of the slice on screen, searchable (Ctrl+T)")
         tools = QHBoxLayout()
         tools.setContentsMargins(8, 4, 8, 2)
         tools.addWidget(QLabel("Window"))
         tools.addWidget(self.presets)
         tools.addWidget(self.reset_button)
-        help_text = QLabel("Wheel: zoom · drag: pan · right-drag: window/level")
+        tools.addWidget(self.ruler_button)
+        tools.addWidget(self.tags_button)
+        help_text = QLabel("Wheel or ←/→, PgUp/PgDn, Home/End: slices · Ctrl+wheel: zoom · drag: pan · "
+                           "Shift+drag: measure · right-drag: window/level")
         help_text.setToolTip(help_text.text())
         # may be cut short rather than widen the window (it must fit a 1280-pixel screen with both panels)
         help_text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -154,3 +162,11 @@ class ViewerPage(QStackedWidget):
         self.presets.clear()
         self.presets.addItems(names)
         self.presets.setEnabled(enabled)
+
+    def show_custom_window(self, text: str, position: int) -> None:
+        """The user's own window (after a right-drag) named in the preset list: "Custom (W 400  L 40)"."""
+        if self.presets.count() <= position:
+            self.presets.addItem(text)
+        else:
+            self.presets.setItemText(position, text)
+        self.presets.setCurrentIndex(position)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFileDialog
 from app.core.errors import BrainLensError
 from app.core.runs.progress import CancelToken, Progress
 from app.ui import jobs
-from app.ui.batch_panel import row_from_item, row_from_summary
+from app.ui.batch_panel import batch_counts, row_from_item, row_from_summary
 from app.ui.workers import GeneratorWorker
 
 
@@ -25,10 +25,14 @@ class BatchMixin:
             return
         self.cancel_batch()
         self._batch_cancelled = False
+        self.export_target = "batch"
+        self.statusBar().showMessage(f"Classifying {len(paths)} folder(s) or file(s) as a batch…")
+        self.batch.model.set_hide_patients(self.metadata.hide_identifiers.isChecked())
         self.batch_dock.show()
+        self._update_export_actions()
         self.batch.start(f"Classifying {', '.join(p.name for p in paths)}…")
         token = CancelToken()
-        worker = GeneratorWorker(jobs.batch_job, paths, self.classifier, token, self.audit, self.model_info,
+        worker = GeneratorWorker(jobs.batch_job, paths, self.classifier, token, self.audit, self.shown_model_info(),
                                  cancel=token, name="batch")
         worker.signals.yielded.connect(lambda value, w=worker: self._batch_value(w, value))
         worker.signals.errored.connect(lambda e: self._show_error("The batch stopped", e))
@@ -51,10 +55,11 @@ class BatchMixin:
     def _batch_done(self, worker: GeneratorWorker) -> None:
         if worker is not self._batch_worker:
             return
-        rows = [r for r in self.batch.model.rows if not r.is_summary]
-        count, errors = len(rows), sum(1 for row in rows if not row.ok)
+        names = self.classifier.card.display_names if self.classifier is not None else {}
         state = "Cancelled" if self._batch_cancelled else "Done"
-        self.batch.finish(f"{state}: {count} scan(s) classified" + (f", {errors} could not be read" if errors else ""))
+        message = f"{state}: {batch_counts(self.batch.model.rows, names)}"
+        self.batch.finish(message)
+        self.statusBar().showMessage(f"Batch {message[0].lower()}{message[1:]}", 15000)
         self._batch_worker = None
         self.batch_finished.emit()
 
@@ -64,12 +69,22 @@ class BatchMixin:
             self.batch.status.setText("Cancelling…")
             self._batch_worker.quit()
 
+    def refresh_batch_rows(self) -> None:
+        """Rebuilds the table's rows from its items (after the low-confidence threshold changed)."""
+        names = self.classifier.card.display_names if self.classifier is not None else {}
+        threshold = self.settings.low_confidence_threshold
+        self.batch.model.replace_rows([
+            row_from_summary(item, names) if getattr(item, "kind", "scan") == "series"
+            else row_from_item(item, names, threshold) for item in self.batch.model.items])
+
     def export_batch_csv(self) -> None:
         if not self.batch.model.items:
             self._show_error("Nothing to export", BrainLensError("Run a batch first (File ▸ Open folder)."))
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export batch results", "brainlens-results.csv", "CSV (*.csv)")
+        start = str(Path(self.exporter.save_folder()) / "brainlens-results.csv")
+        path, _ = QFileDialog.getSaveFileName(self, "Export batch results", start, "CSV (*.csv)")
         if path:
+            self.exporter.remember_folder(Path(path))
             self.write_batch_csv(Path(path))
 
     def write_batch_csv(self, path: Path) -> None:
@@ -79,7 +94,7 @@ class BatchMixin:
         class_names = card.class_names if card is not None else ()
         sha = getattr(self.classifier, "model_sha256", "")
         try:
-            write_csv(self.batch.model.items, path, class_names, sha)
+            write_csv(self.batch.model.items, path, class_names, sha, self.settings.low_confidence_threshold)
         except (OSError, BrainLensError) as error:
             self._show_error("The results could not be saved", error)
             return

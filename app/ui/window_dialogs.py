@@ -58,11 +58,14 @@ class DialogsMixin:
 
     def _apply_settings(self, new: UiSettings) -> None:
         device_changed = new.device != self.settings.device
+        threshold_changed = new.low_confidence_threshold != self.settings.low_confidence_threshold
         self.settings = new
         save_settings(self.store, new)
         self.results.heatmap.set_colormaps(list(gradcam.COLORMAPS), new.colormap)
         self.results.heatmap.set_opacity(new.opacity)
         self.view.render()
+        if threshold_changed:
+            self.refresh_batch_rows()
         if device_changed:
             self.reload_model()
 
@@ -71,6 +74,24 @@ class DialogsMixin:
             self._show_error("No model", BrainLensError("No model is loaded yet."))
             return None
         dialog = AboutModelDialog(self.classifier, self)
+        dialog.open()
+        return dialog
+
+    def show_dicom_tags(self):
+        """The tag browser of the slice on screen (identifiers hidden when the information panel hides them)."""
+        from app.ui.tag_browser import TagBrowser
+
+        scan = self.view.current_scan()
+        if scan is None or getattr(scan.metadata, "is_empty", True):
+            self._show_error("No DICOM tags", BrainLensError("Open a DICOM scan first: plain images have no tags."),
+                             in_panel=False)
+            return None
+        try:
+            dialog = TagBrowser(Path(scan.source), hide_identifiers=self.metadata.hide_identifiers.isChecked(),
+                                parent=self)
+        except BrainLensError as error:
+            self._show_error("No DICOM tags", error, in_panel=False)
+            return None
         dialog.open()
         return dialog
 

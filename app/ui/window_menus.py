@@ -38,7 +38,8 @@ class MenusMixin:
         self.dicom_report_action = self._action(file_menu, "Save report as DICOM (Encapsulated PDF)…",
                                                 self.exporter.save_report_dicom)
         file_menu.aboutToShow.connect(self._update_export_actions)
-        for signal in (self.scan_shown, self.prediction_shown, self.batch_finished, self.view.slice_shown):
+        for signal in (self.scan_shown, self.prediction_shown, self.batch_finished, self.view.slice_shown,
+                       self.batch_dock.visibilityChanged):
             signal.connect(self._update_export_actions)
         self._update_export_actions()
         file_menu.addSeparator()
@@ -48,6 +49,7 @@ class MenusMixin:
         self._action(view, "Reset view", lambda: self.view.reset_view(), "Ctrl+0")
         self._action(view, "Zoom in", lambda: self.viewer.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn)
         self._action(view, "Zoom out", lambda: self.viewer.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
+        self.tags_action = self._action(view, "DICOM tags…", self.show_dicom_tags, "Ctrl+T")
         view.addSeparator()
         for dock, shortcut in ((self.metadata_dock, "Ctrl+I"), (self.results_dock, None), (self.batch_dock, None)):
             action = dock.toggleViewAction()

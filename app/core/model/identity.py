@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.core.model.card import DISCLAIMER, ModelCard
+from app.core.model.verdict import class_display_names
 from app.core.version import app_version
 
 
@@ -27,13 +28,21 @@ class ModelInfo:
     temperature: float = 1.0
     file: str = ""  # the model file's name (no folder: folders can name people)
     providers: tuple[str, ...] = ()  # the ONNX Runtime execution providers in use
+    user_threshold: float | None = None  # the user's low-confidence threshold; None: the card's decided
+
+    def with_threshold(self, threshold: float | None) -> ModelInfo:
+        """This model under the user's low-confidence threshold (None: unchanged), so a report and the
+        audit log flag exactly what the table on screen and the CSV flag (``verdict.flags_at``)."""
+        if threshold is None:
+            return self
+        return replace(self, low_confidence_threshold=float(threshold), user_threshold=float(threshold))
 
     @classmethod
     def from_card(cls, card: ModelCard, *, sha256: str, device: str, file: str = "",
                   providers: tuple[str, ...] = ()) -> ModelInfo:
         return cls(
             name=card.name, version=card.version, sha256=sha256, device=device,
-            class_names=tuple(card.class_names), display_names=dict(card.display_names),
+            class_names=tuple(card.class_names), display_names=class_display_names(card),
             disclaimer=card.disclaimer, intended_use=card.intended_use,
             no_tumour_class=card.no_tumour_class,
             low_confidence_threshold=card.low_confidence_threshold,
@@ -60,5 +69,6 @@ class ModelInfo:
         return {
             "name": self.name, "version": self.version, "file": self.file, "sha256": self.sha256,
             "classes": list(self.class_names), "temperature": self.temperature, "device": self.device,
+            "low_confidence_threshold": self.low_confidence_threshold,
             "providers": list(self.providers), "brainlens_version": app_version(),
         }

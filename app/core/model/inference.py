@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.model import ood
+from app.core.model import modality, ood, verdict
 from app.core.scans.crop import brain_bbox
 from app.core.errors import ModelLoadError
 from app.core.model.card import (
@@ -32,9 +32,9 @@ from app.core.model.preprocess import to_model_input
 from app.core.model.providers import CPU, cache_dir, choose_providers, device_words, physical_cores, with_options
 
 DEFAULT_MODEL_NAME = "brainlens-vgg16.onnx"
-LOW_CONFIDENCE = "low_confidence"
-OUT_OF_DISTRIBUTION = "out_of_distribution"
-NOT_ASSESSED = "not assessed"
+LOW_CONFIDENCE = verdict.LOW_CONFIDENCE
+OUT_OF_DISTRIBUTION = verdict.OUT_OF_DISTRIBUTION
+NOT_ASSESSED = verdict.NOT_ASSESSED
 
 
 def resources_dir() -> Path:
@@ -65,6 +65,7 @@ class PreparedInput:
     source_shape: tuple[int, int]  # (rows, columns) of the display image
     crop_box: tuple[int, int, int, int] | None  # (top, bottom, left, right) or None
     signals: ood.ImageSignals | None
+    modality_reason: str | None = None  # the DICOM header says it is not an MRI (``modality``)
 
 
 @dataclass(eq=False)
@@ -89,6 +90,10 @@ class Prediction:
     def label(self) -> str:
         """The class name, or "not assessed" when the out-of-distribution guard fired."""
         return self.predicted_class if self.assessed else NOT_ASSESSED
+
+    def flags_at(self, threshold: float | None = None) -> tuple[str, ...]:
+        """The flags under the user's low-confidence ``threshold`` (None: the card's); see ``verdict``."""
+        return verdict.flags_at(self, threshold)
 
     def probability(self, class_name: str) -> float:
         return float(self.probabilities[self.class_names.index(class_name)])
@@ -130,9 +135,11 @@ class Classifier:
         return f"Classifier({self.path.name!r}, device={self.device!r})"
 
     # -- preparation (CPU, thread-safe) -------------------------------------------------------
-    def prepare(self, display: np.ndarray, *, crop: bool | None = None, plane: str | None = None) -> PreparedInput:
+    def prepare(self, display: np.ndarray, *, crop: bool | None = None, plane: str | None = None,
+                modality_code: str | None = None) -> PreparedInput:
         """Crop (when the card or ``crop`` says so), resize and scale one uint8 display image.
-        ``plane`` is the scan's DICOM image plane (a coronal or sagittal one is not assessed)."""
+        ``plane`` is the scan's DICOM image plane (a coronal or sagittal one is not assessed),
+        ``modality_code`` its DICOM Modality (a CT is not assessed, and says so)."""
         spec = self.card.input
         display = np.asarray(display)
         do_crop = self.card.crop if crop is None else crop
@@ -154,6 +161,7 @@ class Classifier:
             source_shape=(int(display.shape[0]), int(display.shape[1])),
             crop_box=box,
             signals=ood.measure(display, head_box, plane=plane),
+            modality_reason=modality.modality_reason(modality_code),
         )
 
     # -- inference ----------------------------------------------------------------------------
@@ -184,7 +192,8 @@ class Classifier:
         results: list[Prediction] = []
         for start in range(0, len(scans), max(1, batch_size)):
             chunk = scans[start : start + max(1, batch_size)]
-            results.extend(self.run([self.prepare(s.display, crop=crop, plane=scan_plane(s)) for s in chunk]))
+            results.extend(self.run([self.prepare(s.display, crop=crop, plane=scan_plane(s),
+                                                  modality_code=scan_modality(s)) for s in chunk]))
         return results
 
     def _prediction(
@@ -200,6 +209,7 @@ class Classifier:
         reasons, distance = ood.assess(prepared.signals, embedding, card.ood_reference)
         if not np.all(np.isfinite(logits)) and ood.INVALID_OUTPUT not in reasons:  # damaged weights
             reasons = (*reasons, ood.INVALID_OUTPUT)
+        reasons = modality.with_modality(reasons, prepared.modality_reason)
         flags = []
         if confidence < card.low_confidence_threshold:
             flags.append(LOW_CONFIDENCE)
@@ -227,6 +237,11 @@ class Classifier:
 def scan_plane(scan) -> str | None:
     """The image plane a scan's DICOM header gives (None for plain images)."""
     return getattr(getattr(scan, "metadata", None), "image_plane", None)
+
+
+def scan_modality(scan) -> str | None:
+    """The DICOM Modality of a scan ("MR", "CT"; None for plain images)."""
+    return getattr(getattr(scan, "metadata", None), "modality", None)
 
 
 def _resize_uint8(image: np.ndarray, height: int, width: int) -> np.ndarray:

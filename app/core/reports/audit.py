@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.core.model import verdict
 from app.core.model.identity import ModelInfo
 from app.core.reports.numbers import round_probability
 from app.core.version import app_version
@@ -234,15 +235,18 @@ def model_event(action: str, model_info: ModelInfo | None, *, file_sha256: str |
 
 
 def classification_event(prediction: Any, *, file_sha256: str | None, model_info: ModelInfo | None = None,
-                         action: str = "classify") -> AuditEvent:
-    """An event from a Prediction (duck-typed) and the model that made it."""
-    assessed = bool(getattr(prediction, "assessed", True))
+                         action: str = "classify", threshold: float | None = None) -> AuditEvent:
+    """An event from a Prediction (duck-typed) and the model that made it; the result and flags are the
+    ones shown to the user (``verdict``: no figures when not assessed; ``threshold``, else the model
+    info's ``user_threshold``, else the card's)."""
+    if threshold is None and model_info is not None:
+        threshold = model_info.user_threshold
     return dataclasses.replace(
         model_event(action, model_info, file_sha256=file_sha256),
-        result=getattr(prediction, "predicted_class", None) if assessed else "not assessed",
-        confidence=getattr(prediction, "confidence", None),
-        p_tumour=getattr(prediction, "p_tumour", None),
-        flags=tuple(getattr(prediction, "flags", ()) or ()),
+        result=verdict.reported_label(prediction),
+        confidence=verdict.reported_confidence(prediction),
+        p_tumour=verdict.reported_p_tumour(prediction),
+        flags=verdict.flags_at(prediction, threshold),
     )
 
 
@@ -320,8 +324,9 @@ class AuditSink:
     """
 
     def __init__(self, model_info: ModelInfo, *, action: str = "batch_classify",
-                 log_path: Path | None = None, flush_every: int = 32) -> None:
+                 log_path: Path | None = None, flush_every: int = 32, threshold: float | None = None) -> None:
         self.model_info, self.action, self.log_path = model_info, action, log_path
+        self.threshold = threshold
         self.flush_every = max(1, flush_every)
         self._pending: list[AuditEvent] = []
         self.written = 0
@@ -332,7 +337,7 @@ class AuditSink:
             return
         self._pending.append(classification_event(
             prediction, file_sha256=getattr(item, "image_sha256", None) or None,
-            model_info=self.model_info, action=self.action))
+            model_info=self.model_info, action=self.action, threshold=self.threshold))
         if len(self._pending) >= self.flush_every:
             self.flush()
 

@@ -19,6 +19,7 @@ from PIL import Image as PILImage
 from reportlab.lib.units import mm
 from reportlab.platypus import Image, KeepTogether, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from app.core.model import verdict
 from app.core.reports.charts import probability_chart
 from app.core.reports.layout import (
     CONTENT_WIDTH,
@@ -112,12 +113,12 @@ class BatchReport:
         row = _Row(number, self._name(item, number), getattr(item, "status", "ok"),
                    getattr(item, "error", None))
         if prediction is not None:
-            row.predicted_class = prediction.predicted_class
-            row.assessed = bool(getattr(prediction, "assessed", True))
-            row.confidence = prediction.confidence
-            row.p_tumour = getattr(prediction, "p_tumour", None)
-            # the same flags as the CSV's "flags" column: the prediction's, then the OOD reasons
-            row.flags = tuple(getattr(prediction, "flags", ()) or ()) + tuple(
+            # what the CSV shows: no figures for a scan that is not assessed, flags under the same threshold
+            row.predicted_class = verdict.reported_class(prediction)
+            row.assessed = verdict.is_assessed(prediction)
+            row.confidence = verdict.reported_confidence(prediction)
+            row.p_tumour = verdict.reported_p_tumour(prediction)
+            row.flags = verdict.flags_at(prediction, self.model.user_threshold) + tuple(
                 getattr(prediction, "ood_reasons", ()) or ())
         elif row.status == "ok":
             row.status = "error"
@@ -159,7 +160,7 @@ class BatchReport:
         flagged = [r for r in ok if r.flags]
         facts = [
             ("Scans in this batch", str(len(self.rows))),
-            ("Classified", str(len(assessed))),
+            ("Classified (assessed)", str(len(assessed))),
             ("Not assessed (out of distribution)", str(len(ok) - len(assessed))),
             ("Flagged (any flag)", str(len(flagged))),
             ("Failed to load", str(len(failed))),
@@ -186,7 +187,7 @@ class BatchReport:
         story: list = [para("Summary", "h2"), outer]
         if flagged:
             story += [para(f"Flagged scans ({len(flagged)})", "h2"),
-                      self._table([[str(r.number), r.name, self._class_label(r), format_percent(r.confidence),
+                      self._table([[str(r.number), r.name, self._class_label(r), format_percent(r.confidence, ""),
                                     ", ".join(f.replace("_", " ") for f in r.flags)] for r in flagged],
                                   ["#", "File", "Result", "Confidence", "Flags"],
                                   [10 * mm, 74 * mm, 30 * mm, 22 * mm, None])]
@@ -234,8 +235,8 @@ class BatchReport:
             result_style = "cell" if r.status != "ok" or not r.assessed else "cell_bold"
             data.append([para(str(r.number), "cell"), thumb, para(r.name, "cell"),
                          para(self._class_label(r), result_style),
-                         para(format_percent(r.confidence) if r.status == "ok" else "", "cell"),
-                         para(format_percent(r.p_tumour, "") if r.status == "ok" else "", "cell"),
+                         para(format_percent(r.confidence, ""), "cell"),
+                         para(format_percent(r.p_tumour, ""), "cell"),
                          para(notes or "", "warn" if notes else "cell")])
             if r.status != "ok":
                 style.add("TEXTCOLOR", (0, i), (-1, i), WARN)

@@ -34,3 +34,21 @@ def format_percent(p: float | None, missing: str = "—") -> str:
     if value is None:
         return missing
     return f"{value * 100:.{PROBABILITY_DECIMALS - 2}f} %"
+
+
+def format_percent_short(p: float | None, decimals: int = 1, missing: str = "—") -> str:
+    """A probability for the screen: "87.3 %"; never "100.0 %" or "0.0 %" for a value that is not
+    exactly 1 or 0 ("> 99.9 %", "< 0.1 %"), so rounding does not claim certainty."""
+    if p is None:
+        return missing
+    value = float(p)
+    if math.isnan(value):
+        return missing
+    value = min(max(value, 0.0), 1.0)
+    step = 10.0 ** -decimals
+    top, bottom = 100.0 - step, step
+    if value < 1.0 and round(value * 100, decimals) > top:
+        return f"> {top:.{decimals}f} %"
+    if value > 0.0 and round(value * 100, decimals) < bottom:
+        return f"< {bottom:.{decimals}f} %"
+    return f"{value * 100:.{decimals}f} %"

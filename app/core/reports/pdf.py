@@ -44,7 +44,8 @@ from app.core.reports.layout import (
     source_name,
     utc_now,
 )
-from app.core.model.ood import describe_reason
+from app.core.model import verdict
+from app.core.model.modality import describe_reason
 from app.core.reports.numbers import format_percent
 
 __all__ = ["ModelInfo", "write_scan_report", "write_series_report", "flag_text", "ood_reason_text", "overlay_for",
@@ -106,12 +107,11 @@ def _result_panel(prediction: Any, model: ModelInfo, width: float) -> Table:
                 [rich(f"Confidence <b>{format_percent(prediction.confidence)}</b>", "value")]]
     else:
         rows = [[para("Result", "label")], [para("Not assessed", "big")],
-                [para(f"Highest score: {model.display_name(prediction.predicted_class)} "
-                      f"{format_percent(prediction.confidence)} (not reported as a result)", "small")]]
+                [para("No class, confidence or probability is reported for this image.", "small")]]
     p_tumour = getattr(prediction, "p_tumour", None)
     p_text = format_percent(p_tumour, "not applicable") if assessed else "not reported"
     rows.append([rich(f"P(tumour) <b>{p_text}</b>", "value")])
-    flags = tuple(getattr(prediction, "flags", ()) or ())
+    flags = verdict.flags_at(prediction, model.user_threshold)
     for flag in flags:
         rows.append([para(flag_text(flag, model), "warn")])
     for reason in getattr(prediction, "ood_reasons", ()) or ():
@@ -136,10 +136,13 @@ def _result_row(prediction: Any, model: ModelInfo) -> Table:
     left_w = 68 * mm
     right_w = CONTENT_WIDTH - left_w - 6 * mm
     labels = [model.display_name(c) for c in prediction.class_names]
-    highlight = prediction.predicted_index if getattr(prediction, "assessed", True) else None
-    chart = probability_chart(labels, list(prediction.probabilities), highlight=highlight,
-                              width=right_w)
-    right = [para("Probability of each class", "label"), Spacer(1, 1.5 * mm), chart]
+    if verdict.is_assessed(prediction):
+        chart = probability_chart(labels, list(prediction.probabilities), highlight=prediction.predicted_index,
+                                  width=right_w)
+        right = [para("Probability of each class", "label"), Spacer(1, 1.5 * mm), chart]
+    else:  # the model's scores of an image it was not made for are not a result
+        right = [para("Probability of each class", "label"), Spacer(1, 1.5 * mm),
+                 para("Not reported: the image does not look like an axial brain MRI slice.", "small")]
     table = Table([[_result_panel(prediction, model, left_w), right]],
                   colWidths=[left_w + 6 * mm, right_w])
     table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
@@ -210,9 +213,7 @@ def _file_name(scan: Any, anonymise: bool) -> str:
 def key_slice_indices(predictions: Sequence[Any], k: int = 3) -> list[int]:
     """The ``k`` slices with the highest P(tumour) (or confidence when the model has none), in order."""
     def score(i: int) -> float:
-        p = predictions[i]
-        value = getattr(p, "p_tumour", None)
-        return float(value if value is not None else p.confidence)
+        return verdict.tumour_score(predictions[i])
 
     assessed = [i for i, p in enumerate(predictions) if getattr(p, "assessed", True)]
     pool = assessed or list(range(len(predictions)))
@@ -226,14 +227,14 @@ def _series_summary(scans: Sequence[Any], predictions: Sequence[Any], model: Mod
     majority = counts.most_common(1)[0][0] if counts else None
     p_values = [getattr(p, "p_tumour", None) for p in predictions]
     known = [(v, i) for i, v in enumerate(p_values) if v is not None]
+    top = verdict.top_slice(predictions)
     rows = [("Slices classified", str(len(predictions))),
             ("Majority class", f"{model.display_name(majority)} ({counts[majority]} of {len(assessed)} "
                                "assessed slices)" if majority else "none (no slice assessed)"),
             ("Not assessed", str(len(predictions) - len(assessed))),
             ("Flagged (any flag)", str(sum(1 for p in predictions if getattr(p, "flags", ())))),]
-    if known:
-        top, at = max(known)
-        rows.append(("Highest P(tumour)", f"{format_percent(top)} at slice {at + 1}"))
+    if known and top is not None:
+        rows.append(("Highest P(tumour)", f"{format_percent(top[1])} at slice {top[0] + 1}"))
     per_class = ", ".join(f"{model.display_name(c)} {counts.get(c, 0)}" for c in model.class_names)
     rows.append(("Slices per class", per_class))
     table = Table([[para(k, "label"), para(v, "value")] for k, v in rows],
@@ -255,9 +256,10 @@ def _key_slice(scan: Any, prediction: Any, overlay_rgb: np.ndarray, model: Model
     info_w = CONTENT_WIDTH - 2 * (image_w + gap)
     labels = [model.display_name(c) for c in prediction.class_names]
     highlight = prediction.predicted_index if getattr(prediction, "assessed", True) else None
-    info = [_result_panel(prediction, model, info_w), Spacer(1, 2 * mm),
-            probability_chart(labels, list(prediction.probabilities), highlight=highlight,
-                              width=info_w, bar_height=3.4 * mm)]
+    info = [_result_panel(prediction, model, info_w)]
+    if highlight is not None:  # no class scores for a slice that is not assessed
+        info += [Spacer(1, 2 * mm), probability_chart(labels, list(prediction.probabilities), highlight=highlight,
+                                                      width=info_w, bar_height=3.4 * mm)]
     cam_class = model.display_name(prediction.predicted_class)
     row = [[image_flowable(scan.display, image_w, max_height=image_w),
             image_flowable(overlay_rgb, image_w, max_height=image_w), info],

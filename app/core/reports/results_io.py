@@ -1,7 +1,11 @@
 """Batch results to CSV and JSON, written as they come.
 
 The CSV has one row per scan and is flushed after every row, so a run that crashes or is
-cancelled leaves a valid CSV of what was done. Numbers are rounded by ``app.core.reports.numbers``
+cancelled leaves a valid CSV of what was done. ``status`` is "ok", "not_assessed" or "error"; a scan
+that is not assessed has no class, confidence, ``prob_<class>`` or P(tumour) (filtering on ``p_tumour``
+never counts a photo as a tumour); the model's raw softmax of every classified scan is in the
+``raw_prob_<class>`` columns (JSON: ``raw_model_class``, ``raw_probabilities``), for research only.
+Flags follow the user's low-confidence threshold when one is given (``verdict.flags_at``). Numbers are rounded by ``app.core.reports.numbers``
 so the CSV, the JSON and the PDF report agree digit for digit. Slice and frame numbers are
 1-based, as a clinician counts them.
 """
@@ -14,11 +18,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from app.core.model import verdict
 from app.core.runs.batch import BatchItem, SeriesSummary
 from app.core.reports.numbers import format_probability, round_probability
 
 RESULTS_FORMAT = "brainlens-results"
-RESULTS_FORMAT_VERSION = 1
+RESULTS_FORMAT_VERSION = 2  # 2: not-assessed scans carry no figures; raw model output named raw_*
+NOT_ASSESSED_STATUS = "not_assessed"
 
 
 def csv_columns(class_names: Sequence[str]) -> list[str]:
@@ -26,40 +32,52 @@ def csv_columns(class_names: Sequence[str]) -> list[str]:
         "path", "slice", "frame", "status", "error", "predicted_class", "confidence",
         *(f"prob_{name}" for name in class_names),
         "p_tumour", "flags", "image_sha256", "model_sha256",
+        *(f"raw_prob_{name}" for name in class_names),
     ]
 
 
-def item_flags(item: BatchItem) -> tuple[str, ...]:
-    """The prediction's flags followed by the out-of-distribution reasons."""
+def item_status(item: BatchItem) -> str:
+    """"ok", "not_assessed" (read, but not an axial brain MRI slice) or "error"."""
     p = item.prediction
-    return () if p is None else tuple(p.flags) + tuple(p.ood_reasons)
+    if item.status == "ok" and p is not None and not p.assessed:
+        return NOT_ASSESSED_STATUS
+    return item.status
+
+
+def item_flags(item: BatchItem, threshold: float | None = None) -> tuple[str, ...]:
+    """The prediction's flags (under ``threshold``; None: the card's), then the out-of-distribution reasons."""
+    p = item.prediction
+    return () if p is None else verdict.flags_at(p, threshold) + tuple(p.ood_reasons)
 
 
 def _one_based(index: int | None) -> int | None:
     return None if index is None else index + 1
 
 
-def csv_row(item: BatchItem, class_names: Sequence[str], model_sha256: str) -> dict[str, str]:
+def csv_row(item: BatchItem, class_names: Sequence[str], model_sha256: str,
+            threshold: float | None = None) -> dict[str, str]:
     p = item.prediction
+    shown = verdict.reported_probabilities(p) if p is not None else None
     row = {
         "path": str(item.path),
         "slice": _text(_one_based(item.slice_index)),
         "frame": _text(_one_based(item.frame)),
-        "status": item.status,
+        "status": item_status(item),
         "error": item.error or "",
-        "predicted_class": p.label if p is not None else "",
-        "confidence": format_probability(p.confidence) if p is not None else "",
-        "p_tumour": format_probability(p.p_tumour) if p is not None else "",
-        "flags": ";".join(item_flags(item)),
+        "predicted_class": _text(verdict.reported_class(p)) if p is not None else "",
+        "confidence": format_probability(verdict.reported_confidence(p)) if p is not None else "",
+        "p_tumour": format_probability(verdict.reported_p_tumour(p)) if p is not None else "",
+        "flags": ";".join(item_flags(item, threshold)),
         "image_sha256": item.image_sha256,
         "model_sha256": model_sha256,
     }
     for name in class_names:
-        row[f"prob_{name}"] = format_probability(p.probability(name)) if p is not None else ""
+        row[f"prob_{name}"] = format_probability(shown.get(name)) if shown else ""
+        row[f"raw_prob_{name}"] = format_probability(p.probability(name)) if p is not None else ""
     return row
 
 
-def json_result(item: BatchItem) -> dict[str, Any]:
+def json_result(item: BatchItem, threshold: float | None = None) -> dict[str, Any]:
     p = item.prediction
     result: dict[str, Any] = {
         "path": str(item.path),
@@ -67,20 +85,22 @@ def json_result(item: BatchItem) -> dict[str, Any]:
         "slice": _one_based(item.slice_index),
         "series_length": item.series_length,
         "frame": _one_based(item.frame),
-        "status": item.status,
+        "status": item_status(item),
         "error": item.error,
         "image_sha256": item.image_sha256,
     }
     if p is not None:
+        shown = verdict.reported_probabilities(p)
         result.update(
-            predicted_class=p.label,
-            model_class=p.predicted_class,
+            predicted_class=verdict.reported_class(p),
             assessed=p.assessed,
-            confidence=round_probability(p.confidence),
-            probabilities={n: round_probability(v) for n, v in zip(p.class_names, p.probabilities)},
-            p_tumour=round_probability(p.p_tumour),
-            flags=list(p.flags),
+            confidence=round_probability(verdict.reported_confidence(p)),
+            probabilities=None if shown is None else {n: round_probability(v) for n, v in shown.items()},
+            p_tumour=round_probability(verdict.reported_p_tumour(p)),
+            flags=list(verdict.flags_at(p, threshold)),
             ood_reasons=list(p.ood_reasons),
+            raw_model_class=p.predicted_class,
+            raw_probabilities={n: round_probability(v) for n, v in zip(p.class_names, p.probabilities)},
         )
     return result
 
@@ -91,6 +111,7 @@ def json_series(summary: SeriesSummary) -> dict[str, Any]:
         "label": summary.label,
         "slice_count": summary.slice_count,
         "classified": summary.classified,
+        "not_assessed": summary.not_assessed,
         "failed": summary.failed,
         "top_slice": _one_based(summary.top_slice_index),
         "top_slice_label": summary.top_slice_label,
@@ -103,10 +124,12 @@ def json_series(summary: SeriesSummary) -> dict[str, Any]:
 class CsvResultWriter:
     """One row per scan item (series summaries are not rows), flushed as written."""
 
-    def __init__(self, path: str | Path, class_names: Sequence[str], model_sha256: str) -> None:
+    def __init__(self, path: str | Path, class_names: Sequence[str], model_sha256: str,
+                 threshold: float | None = None) -> None:
         self.path = Path(path)
         self.class_names = tuple(class_names)
         self.model_sha256 = model_sha256
+        self.threshold = threshold
         self._file: TextIO = open(self.path, "w", newline="", encoding="utf-8")
         self._writer = csv.DictWriter(self._file, fieldnames=csv_columns(self.class_names))
         self._writer.writeheader()
@@ -116,7 +139,7 @@ class CsvResultWriter:
     def write(self, item: BatchItem | SeriesSummary) -> None:
         if isinstance(item, SeriesSummary):
             return
-        self._writer.writerow(csv_row(item, self.class_names, self.model_sha256))
+        self._writer.writerow(csv_row(item, self.class_names, self.model_sha256, self.threshold))
         self._file.flush()
         self.rows += 1
 
@@ -134,8 +157,9 @@ class CsvResultWriter:
 class JsonResultWriter:
     """A JSON document streamed item by item: {"model", "results": [...], "series": [...], "summary"}."""
 
-    def __init__(self, path: str | Path, model: dict[str, Any]) -> None:
+    def __init__(self, path: str | Path, model: dict[str, Any], threshold: float | None = None) -> None:
         self.path = Path(path)
+        self.threshold = threshold
         self._file: TextIO = open(self.path, "w", encoding="utf-8")
         head = {"format": RESULTS_FORMAT, "format_version": RESULTS_FORMAT_VERSION, "model": model}
         self._file.write(json.dumps(head, indent=1)[:-2] + ',\n "results": [')
@@ -147,9 +171,10 @@ class JsonResultWriter:
         if isinstance(item, SeriesSummary):
             self._series.append(json_series(item))
             return
-        self._file.write(("\n  " if self._first else ",\n  ") + json.dumps(json_result(item)))
+        self._file.write(("\n  " if self._first else ",\n  ") + json.dumps(json_result(item, self.threshold)))
         self._first = False
-        self.counts[item.status] = self.counts.get(item.status, 0) + 1
+        status = item_status(item)
+        self.counts[status] = self.counts.get(status, 0) + 1
         self._file.flush()
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
@@ -168,10 +193,11 @@ class JsonResultWriter:
 
 
 def write_csv(
-    items: Iterable[BatchItem | SeriesSummary], path: str | Path, class_names: Sequence[str], model_sha256: str
+    items: Iterable[BatchItem | SeriesSummary], path: str | Path, class_names: Sequence[str], model_sha256: str,
+    threshold: float | None = None,
 ) -> int:
     """Writes every scan item; returns the number of rows."""
-    with CsvResultWriter(path, class_names, model_sha256) as writer:
+    with CsvResultWriter(path, class_names, model_sha256, threshold) as writer:
         for item in items:
             writer.write(item)
         return writer.rows

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from app.core.errors import BrainLensError, ScanLoadError
-from app.core.model.inference import Classifier, PreparedInput, Prediction, scan_plane
+from app.core.model.inference import Classifier, PreparedInput, Prediction, scan_modality, scan_plane
+from app.core.model.verdict import NOT_ASSESSED, top_slice
 from app.core.scans.loading import ScanSource, file_sha256, iter_sources, load_source
 from app.core.runs.progress import CancelToken, Progress
 from app.core.scans.scan import Scan
@@ -39,6 +40,7 @@ class BatchItem:
     image_sha256: str = ""
     series_uid: str | None = field(default=None, repr=False)
     kind: str = "scan"
+    patient: str | None = field(default=None, repr=False)  # DICOM patient name (else ID); an identifier
 
     @property
     def ok(self) -> bool:
@@ -51,16 +53,18 @@ class SeriesSummary:
 
     path: Path  # the series' first file
     label: str
-    slice_count: int
-    classified: int  # slices with a prediction
+    slice_count: int  # scans of the series that were tried (slices, or frames of multi-frame files)
+    classified: int  # slices assessed and classified (slice_count = classified + not_assessed + failed)
     failed: int
-    top_slice_index: int | None  # 0-based index of the slice with the highest P(tumour)
+    top_slice_index: int | None  # 0-based index of the assessed slice with the highest P(tumour)
     top_slice_label: str | None
     top_p_tumour: float | None
-    majority_class: str | None  # among assessed slices; "not assessed" when none was
+    majority_class: str | None  # among assessed slices; "not assessed" when none was, None when none was read
     class_counts: dict[str, int]
     series_uid: str | None = field(default=None, repr=False)
     kind: str = "series"
+    not_assessed: int = 0  # slices read but not an axial brain MRI slice
+    patient: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -85,6 +89,7 @@ class _SeriesState:
     source: ScanSource
     remaining: int
     items: list[tuple[int | None, str, Prediction | None]] = field(default_factory=list)
+    patient: str | None = None
 
 
 def run_batch(
@@ -141,6 +146,7 @@ def run_batch(
             state = series.get(entry.unit.source_id)
             if state is not None:
                 state.items.append((item.slice_index, item.label, item.prediction))
+                state.patient = state.patient or item.patient
             if entry.last_of_unit:
                 done += 1
                 report(Progress(total, done, item.label))
@@ -194,7 +200,8 @@ def _load_unit(unit: _Unit, classifier: Classifier, crop: bool | None):
     scans = load_source(ScanSource(kind, (path,), source.series_uid, source.description))
     if source.kind == "series":
         scans = [replace(s, slice_index=unit.file_index, series_length=len(source.paths)) for s in scans]
-    return [(scan, classifier.prepare(scan.display, crop=crop, plane=scan_plane(scan))) for scan in scans]
+    return [(scan, classifier.prepare(scan.display, crop=crop, plane=scan_plane(scan),
+                                      modality_code=scan_modality(scan))) for scan in scans]
 
 
 def _entries(unit: _Unit, future: Future) -> list[_Entry]:
@@ -232,6 +239,7 @@ def _entries(unit: _Unit, future: Future) -> list[_Entry]:
             scan=scan,
             image_sha256=scan.file_sha256,
             series_uid=unit.source.series_uid,
+            patient=scan_patient(scan),
         )
         entries.append(_Entry(item, prepared, unit, n == len(loaded) - 1))
     return entries
@@ -257,21 +265,28 @@ def _summarise(state: _SeriesState) -> SeriesSummary:
     counts = Counter(assessed)
     majority = None
     if predictions:
-        majority = counts.most_common(1)[0][0] if counts else "not assessed"
-    scored = [(p.p_tumour if p.p_tumour is not None else p.confidence, i, label)
-              for i, label, p in predictions if p.assessed]
-    top = max(scored, key=lambda t: t[0]) if scored else None
+        majority = counts.most_common(1)[0][0] if counts else NOT_ASSESSED
+    # the one top-slice rule (verdict.top_slice), keyed by position among this series' items
+    top = top_slice([p for _, _, p in state.items])
+    top_item = state.items[top[0]] if top else None
     source = state.source
     return SeriesSummary(
         path=source.path,
         label=source.label,
-        slice_count=len(source.paths),
-        classified=len(predictions),
+        slice_count=len(state.items),
+        classified=len(assessed),
         failed=len(state.items) - len(predictions),
-        top_slice_index=top[1] if top else None,
-        top_slice_label=top[2] if top else None,
-        top_p_tumour=top[0] if top and any(p.p_tumour is not None for _, _, p in predictions) else None,
+        top_slice_index=top_item[0] if top_item else None,
+        top_slice_label=top_item[1] if top_item else None,
+        top_p_tumour=top[1] if top and top_item[2].p_tumour is not None else None,
         majority_class=majority,
         class_counts=dict(counts),
         series_uid=source.series_uid,
+        not_assessed=len(predictions) - len(assessed),
+        patient=state.patient,
     )
+
+
+def scan_patient(scan: Scan) -> str | None:
+    metadata = scan.metadata
+    return (metadata.patient_name or metadata.patient_id or None) if metadata is not None else None

@@ -16,7 +16,7 @@ from typing import Iterable, Iterator
 
 from app.core.scans import dicom, images
 from app.core.scans.crop import brain_bbox
-from app.core.errors import EmptyFolderError, NotAnImageError, ScanLoadError
+from app.core.errors import EmptyFileError, EmptyFolderError, NotAnImageError, ScanLoadError
 from app.core.scans.scan import Scan
 from app.core.scans.series import SliceHeader, group_series
 
@@ -198,6 +198,8 @@ def file_sha256(path: Path) -> str:
 def _load_file(path: Path, kind: str) -> list[Scan]:
     if not path.exists():
         raise ScanLoadError(NOT_FOUND, path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise EmptyFileError(path=path)
     kind = "dicom" if kind == "series" else kind if kind in ("image", "dicom") else _sniff(path)
     try:
         if kind == "dicom":
