@@ -24,7 +24,7 @@ from app.core.errors import BrainLensError
 from app.core.model.identity import ModelInfo
 from app.core.model.inference import Classifier, default_model_path, resources_dir
 from app.core.model.modality import describe_reason
-from app.core.model.verdict import NOT_ASSESSED
+from app.core.model.verdict import NOT_ASSESSED, class_display_names
 from app.core.reports.numbers import format_probability
 from app.core.reports.results_io import NOT_ASSESSED_STATUS, CsvResultWriter, JsonResultWriter, item_flags, item_status
 from app.core.version import app_version
@@ -255,7 +255,8 @@ def _run(args, classifier: Classifier, sinks: list[ResultSink], out, err) -> int
     started = time.perf_counter()
     interrupted = False
     threshold = getattr(args, "low_confidence", None)
-    name = classifier.card.display_name
+    words = class_display_names(classifier.card)
+    name = words.get
     if not args.quiet:
         say(header_line())
     readers = ReaderWarnings()
@@ -311,8 +312,8 @@ def _print_summary(counts, classes, failures, elapsed, classifier, interrupted, 
     print(f"{summary_line(counts)} ({elapsed:.1f} s{rate}; {classifier.card.name} {classifier.card.version} "
           f"on {classifier.device})", file=out)
     if classes:
-        card = classifier.card
-        print("per class: " + ", ".join(f"{card.display_name(c)} {classes.get(c, 0)}" for c in card.class_names),
+        words = class_display_names(classifier.card)
+        print("per class: " + ", ".join(f"{words[c]} {classes.get(c, 0)}" for c in classifier.card.class_names),
               file=out)
     if not total:
         print("Nothing to classify: no image or DICOM files were found.", file=out)

@@ -132,6 +132,7 @@ def test_csv_has_the_issue_columns_one_row_per_scan(classifier, mixed_folder, tm
             "path", "slice", "frame", "status", "error", "predicted_class", "confidence",
             "prob_glioma", "prob_meningioma", "prob_notumor", "prob_pituitary",
             "p_tumour", "flags", "image_sha256", "model_sha256",
+            "raw_prob_glioma", "raw_prob_meningioma", "raw_prob_notumor", "raw_prob_pituitary",
         ]
         table = list(reader)
     assert rows == len(table) == 34
@@ -146,6 +147,11 @@ def test_csv_has_the_issue_columns_one_row_per_scan(classifier, mixed_folder, tm
     bad = [r for r in table if r["status"] == "error"]
     assert {Path(r["path"]).name for r in bad} == {"notes.jpg", "broken.dcm"}
     assert all(r["error"] and r["predicted_class"] == "" for r in bad)
+    for r in table:  # a scan not assessed carries no figures; its raw output is only in raw_* columns
+        if r["status"] == "not_assessed":
+            figures = [r["predicted_class"], r["confidence"], r["p_tumour"], *(r[f"prob_{c}"] for c in CLASSES)]
+            assert figures == [""] * len(figures) and "out_of_distribution" in r["flags"]
+            assert sum(float(r[f"raw_prob_{c}"]) for c in CLASSES) == pytest.approx(1.0, abs=2e-4)
 
 
 def test_csv_is_valid_after_a_crash_mid_run(classifier, mixed_folder, tmp_path):

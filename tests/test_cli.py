@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import json
 import os
 import subprocess
@@ -56,8 +57,11 @@ def test_good_folder_exit_0_with_table_csv_json_heatmaps(capsys, tiny_model, goo
     assert lines[0].split()[:2] == ["scan", "class"]
     assert sum("ax" in line and ".png" in line for line in lines) == 3
     assert sum("— slice" in line and "/4 " in line for line in lines) == 4
-    assert any(line.startswith("series ") and "4/4 slices classified" in line for line in lines)
-    assert "7 of 7 scans classified, 0 failed" in out and "not for diagnosis" in out
+    series = next(line for line in lines if line.startswith("series "))
+    counts = [int(n) for n in re.findall(r"(\d+) (?:classified|not assessed|failed)", series)]
+    assert "4 slices: " in series and sum(counts) == 4  # the counts add up to the slices
+    assert "None" not in series and "notumor" not in out.split("\n\n")[-1]
+    assert re.search(r"7 scans: \d classified, \d not assessed, 0 failed", out) and "not for diagnosis" in out
     with open(tmp_path / "r.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 7 and {r["status"] for r in rows} == {"ok"}
@@ -72,7 +76,7 @@ def test_good_folder_exit_0_with_table_csv_json_heatmaps(capsys, tiny_model, goo
 def test_bad_files_are_listed_and_exit_1(capsys, tiny_model, bad_folder, tmp_path):
     code, out, _ = run_cli(capsys, bad_folder, "--model", tiny_model, "--csv", tmp_path / "r.csv")
     assert code == 1
-    assert "1 of 3 scans classified, 2 failed" in out
+    assert "3 scans: " in out and ", 2 failed" in out
     listed = out.split("Could not classify:")[1]
     assert "scan.png" in listed and "report.dcm" in listed
     with open(tmp_path / "r.csv", newline="") as fh:
@@ -108,7 +112,7 @@ def test_gpu_requested_without_gpu_says_so_once_and_runs_on_cpu(capsys, tiny_mod
 
 def test_quiet_prints_summary_only(capsys, tiny_model, good_folder):
     code, out, _ = run_cli(capsys, good_folder, "--model", tiny_model, "--quiet")
-    assert code == 0 and "ax60.png" not in out and "7 of 7 scans classified" in out
+    assert code == 0 and "ax60.png" not in out and "7 scans: " in out and ", 0 failed" in out
 
 
 def test_interrupt_leaves_a_valid_partial_csv_and_exit_130(capsys, tiny_model, good_folder, tmp_path, monkeypatch):

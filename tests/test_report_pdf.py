@@ -105,7 +105,8 @@ def test_not_assessed_scan_reports_no_class(tmp_path, series):
     out = write_scan_report(tmp_path / "ood.pdf", series[0], pred, model_info=MODEL)
     text = re.sub(r"\s+", " ", pdf_text(out, layout=False))
     assert "Not assessed" in text and "Out of distribution" in text and "P(tumour) not reported" in text
-    assert "not reported as a result" in text
+    assert "No class, confidence or probability is reported" in text
+    assert "90.00 %" not in text and "Glioma" not in text  # the model's top score of a non-MRI is no result
 
 
 def test_series_report_summary_and_key_slices(tmp_path, series, predictions):

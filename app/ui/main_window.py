@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea, QWi
 from app.core.errors import BrainLensError
 from app.core.model import gradcam
 from app.core.model.card import DISCLAIMER
+from app.core.model.verdict import class_display_names
 from app.ui import jobs
 from app.ui.audit_trail import AuditTrail
 from app.ui.batch_panel import BatchPanel
@@ -183,7 +184,7 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, QMainWindow):
         note = getattr(classifier, "device_note", None)
         if note:
             self.statusBar().showMessage(note, 8000)
-        self.results.set_classes(card.class_names, card.display_names)
+        self.results.set_classes(card.class_names, class_display_names(card))
         self.model_ready.emit()
         if self.view.scans and len(self.view.predictions) < len(self.view.scans):
             self._start_classification()

@@ -14,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from app.core.model import gradcam
-from app.core.model.verdict import is_calibrated, top_slice
+from app.core.model.verdict import class_display_names, is_calibrated, top_slice
 from app.core.scans import windowing
 from app.ui.annotations import corner_texts
 from app.ui.metadata_panel import MetadataPanel
@@ -178,7 +178,7 @@ class ScanDisplay(QObject):
         if prediction is not None and classifier is not None:
             card = classifier.card
             shown = prediction.predicted_index if class_index is None else class_index
-            name = card.display_name(card.class_names[shown])
+            name = class_display_names(card)[card.class_names[shown]]
             if not getattr(prediction, "assessed", True):  # name no class the user did not ask for
                 caption = "Grad-CAM (scan not assessed)" if class_index is None else f"Grad-CAM: {name} (scan not assessed)"
             elif shown == prediction.predicted_index:
@@ -186,7 +186,7 @@ class ScanDisplay(QObject):
             else:
                 caption = f"Grad-CAM: {name} ({percent(prediction.probabilities[shown])})"
             overlay_pane.set_corner_text("top_left", caption)
-            self.results.show_prediction(prediction, card.display_names, threshold,
+            self.results.show_prediction(prediction, class_display_names(card), threshold,
                                          calibrated=is_calibrated(card))
         elif classifier is not None:
             self.results.show_message("Classifying…")

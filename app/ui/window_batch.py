@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtWidgets import QFileDialog
 
 from app.core.errors import BrainLensError
+from app.core.model.verdict import class_display_names
 from app.core.runs.progress import CancelToken, Progress
 from app.ui import jobs
 from app.ui.batch_panel import batch_counts, row_from_item, row_from_summary
@@ -45,7 +46,7 @@ class BatchMixin:
         if isinstance(value, Progress):
             self.batch.set_progress(value.done, value.total, "")
             return
-        names = self.classifier.card.display_names if self.classifier is not None else {}
+        names = class_display_names(self.classifier.card) if self.classifier is not None else {}
         summary = getattr(value, "kind", "scan") == "series"
         self.batch.model.add(row_from_summary(value, names) if summary
                              else row_from_item(value, names, self.settings.low_confidence_threshold), value)
@@ -55,7 +56,7 @@ class BatchMixin:
     def _batch_done(self, worker: GeneratorWorker) -> None:
         if worker is not self._batch_worker:
             return
-        names = self.classifier.card.display_names if self.classifier is not None else {}
+        names = class_display_names(self.classifier.card) if self.classifier is not None else {}
         state = "Cancelled" if self._batch_cancelled else "Done"
         message = f"{state}: {batch_counts(self.batch.model.rows, names)}"
         self.batch.finish(message)
@@ -71,7 +72,7 @@ class BatchMixin:
 
     def refresh_batch_rows(self) -> None:
         """Rebuilds the table's rows from its items (after the low-confidence threshold changed)."""
-        names = self.classifier.card.display_names if self.classifier is not None else {}
+        names = class_display_names(self.classifier.card) if self.classifier is not None else {}
         threshold = self.settings.low_confidence_threshold
         self.batch.model.replace_rows([
             row_from_summary(item, names) if getattr(item, "kind", "scan") == "series"

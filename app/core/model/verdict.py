@@ -9,6 +9,7 @@
 - ``top_slice(predictions)``: the slice with the highest P(tumour) among *assessed* slices (ties: the
   first), the one rule behind the viewer's "Jump to slice", the batch's series summary and the series PDF.
 - ``is_calibrated(card)``: whether the card says its probabilities were calibrated (a fitted temperature).
+- ``class_display_names(card)``: words for every class, so human output never shows a raw "notumor".
 
 Duck-typed on ``Prediction`` (``app.core.model.inference``) so reports and tests may pass look-alikes.
 """
@@ -78,6 +79,18 @@ def top_slice(predictions: Mapping[int, Any] | Sequence[Any | None]) -> tuple[in
     if not scored:
         return None
     return max(scored, key=lambda pair: (pair[1], -pair[0]))
+
+
+def class_display_names(card: Any) -> dict[str, str]:
+    """Words for every class of a card, for people: the card's display names, else "No tumour" for its
+    no-tumour class and "Glioma"-style capitals for the rest (a raw "notumor" never reaches a reader)."""
+    given = dict(getattr(card, "display_names", None) or {})
+    no_tumour = getattr(card, "no_tumour_class", None)
+    names = {}
+    for name in card.class_names:
+        fallback = "No tumour" if name == no_tumour else name.replace("_", " ").capitalize()
+        names[name] = given.get(name) or fallback
+    return names
 
 
 def is_calibrated(card: Any) -> bool:

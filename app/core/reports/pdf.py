@@ -186,7 +186,7 @@ def write_scan_report(path: str | Path, scan: Any, prediction: Any, *, model_inf
     cam_class = model_info.display_name(prediction.predicted_class)
     caption = f"Grad-CAM for “{cam_class}”: regions that raised this class's score"
     if not getattr(prediction, "assessed", True):
-        caption = f"Grad-CAM for the highest-scoring class (“{cam_class}”), shown for review only"
+        caption = "Grad-CAM of the model's highest score, shown for review only (not a result)"
     story: list = [
         para("Single-scan classification report", "title"),
         para(source_name(scan, anonymise) + (" · anonymised: patient identifiers removed" if anonymise else ""),
@@ -264,7 +264,8 @@ def _key_slice(scan: Any, prediction: Any, overlay_rgb: np.ndarray, model: Model
     row = [[image_flowable(scan.display, image_w, max_height=image_w),
             image_flowable(overlay_rgb, image_w, max_height=image_w), info],
            [para("Scan", "caption_c"),
-            [para(f"Grad-CAM for “{cam_class}”", "caption_c"),
+            [para(f"Grad-CAM for “{cam_class}”" if highlight is not None else "Grad-CAM (slice not assessed)",
+                  "caption_c"),
              colour_bar(ramp, width=image_w * 0.9, caption_low="lower", caption_high="higher")], ""]]
     table = Table(row, colWidths=[image_w + gap, image_w + gap, info_w])
     table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (0, 0), (1, -1), "CENTER"),
