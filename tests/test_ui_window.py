@@ -15,6 +15,8 @@ pytestmark = pytest.mark.gui
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
 
+from app.core.model.verdict import class_display_names  # noqa: E402
+from app.ui.results_panel import percent  # noqa: E402
 from tests.ui_fixtures import dialogs, no_dangling_workers, settings_store, tiny_model, window  # noqa: E402,F401
 
 TIMEOUT = 20000
@@ -48,8 +50,10 @@ def test_open_jpg_shows_scan_heatmap_and_class(qtbot, window, mni_jpg):
     scan_pane, overlay_pane = window.viewer.panes()
     assert scan_pane.has_image() and overlay_pane.has_image()
     prediction = window.view.predictions[0]
-    assert window.results.title.text().startswith(prediction.predicted_class) or "Not assessed" in window.results.title.text()
-    assert f"{100 * prediction.confidence:.1f}" in window.results.subtitle.text()
+    words = class_display_names(window.classifier.card)
+    assert window.results.title.text() == words[prediction.predicted_class] or "Not assessed" in window.results.title.text()
+    assert percent(prediction.confidence) in window.results.subtitle.text()
+    assert "uncalibrated" in window.results.subtitle.text()  # the tiny card records no fitted temperature
     bars = window.results._bars
     assert [b.value() for b in bars] == [round(float(p) * 1000) for p in prediction.probabilities]
     assert "P(tumour)" in window.results.p_tumour.text()
@@ -97,7 +101,8 @@ def test_class_selector_shows_that_class_map(qtbot, window, mni_png):
         window.results.select_class(choice)
         overlays[choice] = window.viewer.overlay_pane._item.pixmap().toImage()
         caption = window.viewer.overlay_pane._corners["top_left"]
-        expected = prediction.class_names[prediction.predicted_index if choice is None else other]
+        expected = class_display_names(window.classifier.card)[
+            prediction.class_names[prediction.predicted_index if choice is None else other]]
         assert f"Grad-CAM: {expected} (" in caption
     assert overlays[None] != overlays[other]
 
