@@ -9,7 +9,9 @@ into a temporary directory, opens them with the default model (``--model`` to ch
 without any model it uses the tiny test model and says so), and saves PNGs into docs/screenshots/:
 01-empty, 02-series, 03-class-map, 04-batch, 05-about-model, 06-settings, 07-1280x800 (the series
 on a laptop-sized window, scan information shown, to check nothing is clipped), 08-1280x800-batch
-(the same with the batch table open). It also prints the time
+(the same with the batch table open), 09-reading-aids (corner annotations, a custom window after a
+right-drag, a ruler in mm, the heatmap's colour bar), 10-not-assessed (a photo: no class map until a class
+is picked), 11-dicom-tags (the tag browser, searched). It also prints the time
 from opening to the first result shown, for a JPG and for the series.
 """
 
@@ -67,6 +69,36 @@ def make_data(folder: Path) -> tuple[Path, Path, Path]:
     mri_data.write_dicom_series(batch / "series", range(60, 120, 10), seed=3)
     (batch / "scan_notes.jpg").write_bytes(b"this is not an image")
     return series, jpg, batch
+
+
+def make_photo(path: Path) -> None:
+    """A colour picture, as a user might drop by mistake (not an MRI: never assessed)."""
+    import numpy as np
+    from PIL import Image
+
+    y, x = np.mgrid[0:360, 0:480]
+    picture = np.stack([(x * 255 // 480), (y * 255 // 360), np.full_like(x, 160)], axis=2).astype(np.uint8)
+    Image.fromarray(picture).save(path)
+
+
+def reading_aids(app, window) -> None:
+    """A right-drag (custom window) and a ruler drawn with the mouse on the scan pane."""
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtTest import QTest
+
+    pane = window.viewer.scan_pane
+    viewport = pane.viewport()
+    centre = viewport.rect().center()
+    QTest.mousePress(viewport, Qt.MouseButton.RightButton, Qt.KeyboardModifier.NoModifier, centre)
+    QTest.mouseMove(viewport, centre + QPoint(-40, 20))
+    QTest.mouseRelease(viewport, Qt.MouseButton.RightButton, Qt.KeyboardModifier.NoModifier, centre + QPoint(-40, 20))
+    start, end = pane.mapFromScene(QPointF(60, 100)), pane.mapFromScene(QPointF(140, 100))
+    window.page.ruler_button.setChecked(True)
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    QTest.mouseMove(viewport, end)
+    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+    window.page.ruler_button.setChecked(False)
+    wait_until(app, lambda: True)
 
 
 def choose_model(given: Path | None, folder: Path) -> Path:
@@ -138,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_until(app, lambda: window.batch.model.rowCount() > 0 and window._batch_worker is None, 120)
         window.batch_dock.raise_()
         window.resizeDocks([window.batch_dock], [330], Qt.Orientation.Vertical)
-        window.batch.table.sortByColumn(4, Qt.SortOrder.DescendingOrder)
+        window.batch.table.sortByColumn(5, Qt.SortOrder.DescendingOrder)  # P(tumour)
         window.batch.table.selectRow(0)
         shown: list[bool] = []
         window.prediction_shown.connect(lambda: shown.append(True))
@@ -170,6 +202,26 @@ def main(argv: list[str] | None = None) -> int:
         window.resizeDocks([window.batch_dock], [260], Qt.Orientation.Vertical)
         wait_until(app, lambda: True)
         save(window, "08-1280x800-batch")
+
+        window.batch_dock.hide()
+        window.resize(*SIZE)
+        wait_until(app, lambda: (window.width(), window.height()) == SIZE)
+        reading_aids(app, window)
+        save(window, "09-reading-aids")
+
+        photo = folder / "holiday_photo.png"
+        make_photo(photo)
+        window.open_paths([photo])
+        wait_until(app, lambda: len(window.view.scans) == 1 and 0 in window.view.predictions)
+        save(window, "10-not-assessed")
+
+        window.open_paths([series])
+        wait_until(app, lambda: len(window.view.scans) == 20 and len(window.view.predictions) == 20)
+        tags = window.show_dicom_tags()
+        tags.search.setText("0028")
+        wait_until(app, lambda: tags.isVisible())
+        save(tags, "11-dicom-tags")
+        tags.close()
 
         window.close()
         shutil.rmtree(folder, ignore_errors=True)

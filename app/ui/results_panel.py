@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.core.model.modality import PREFIX as MODALITY_PREFIX
 from app.core.model.modality import describe_reason
-from app.core.model.verdict import flags_at
+from app.core.model.verdict import NOT_ASSESSED_TITLE, flags_at
 from app.core.reports.numbers import format_percent_short
 
 FLAG_TEXT = {
@@ -184,7 +184,7 @@ class ResultsPanel(QWidget):
         codes = tuple(getattr(prediction, "ood_reasons", ()))
         detail = ("BrainLens reads brain MRI only" if any(c.startswith(MODALITY_PREFIX) for c in codes)
                   else "This does not look like an axial brain MRI slice")
-        self.show_message("Not assessed", detail + (":\n• " + "\n• ".join(reasons) if reasons else "."))
+        self.show_message(NOT_ASSESSED_TITLE, detail + (":\n• " + "\n• ".join(reasons) if reasons else "."))
         self.subtitle.setToolTip("")
         self.class_combo.setEnabled(True)
 

@@ -132,9 +132,9 @@ class ViewerPage(QStackedWidget):
         tools.addWidget(self.reset_button)
         tools.addWidget(self.ruler_button)
         tools.addWidget(self.tags_button)
-        help_text = QLabel("Wheel or ←/→, PgUp/PgDn, Home/End: slices · Ctrl+wheel: zoom · drag: pan · "
-                           "Shift+drag: measure · right-drag: window/level")
-        help_text.setToolTip(help_text.text())
+        help_text = QLabel("Wheel: slices · Ctrl+wheel: zoom · Shift+drag: ruler · right-drag: W/L")
+        help_text.setToolTip("Slices: wheel, ←/→, ↑/↓, Page Up/Down (5), Home/End · Ctrl+wheel: zoom · drag: pan · "
+                             "Shift+drag (or Ruler): measure in mm · right-drag: window/level · double-click: reset")
         # may be cut short rather than widen the window (it must fit a 1280-pixel screen with both panels)
         help_text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         help_text.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

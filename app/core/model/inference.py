@@ -89,7 +89,7 @@ class Prediction:
     @property
     def label(self) -> str:
         """The class name, or "not assessed" when the out-of-distribution guard fired."""
-        return self.predicted_class if self.assessed else NOT_ASSESSED
+        return verdict.reported_label(self)
 
     def flags_at(self, threshold: float | None = None) -> tuple[str, ...]:
         """The flags under the user's low-confidence ``threshold`` (None: the card's); see ``verdict``."""

@@ -22,6 +22,7 @@ from typing import Any
 LOW_CONFIDENCE = "low_confidence"
 OUT_OF_DISTRIBUTION = "out_of_distribution"
 NOT_ASSESSED = "not assessed"
+NOT_ASSESSED_TITLE = "Not assessed"  # the same words at the start of a line or a table cell
 
 
 def is_assessed(prediction: Any) -> bool:

@@ -150,7 +150,7 @@ class BatchReport:
         if row.status != "ok":
             return "failed"
         if not row.assessed:
-            return "not assessed"
+            return verdict.NOT_ASSESSED
         return self.model.display_name(row.predicted_class)
 
     def _summary(self) -> list:

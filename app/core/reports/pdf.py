@@ -106,7 +106,7 @@ def _result_panel(prediction: Any, model: ModelInfo, width: float) -> Table:
                 [para(model.display_name(prediction.predicted_class), "big")],
                 [rich(f"Confidence <b>{format_percent(prediction.confidence)}</b>", "value")]]
     else:
-        rows = [[para("Result", "label")], [para("Not assessed", "big")],
+        rows = [[para("Result", "label")], [para(verdict.NOT_ASSESSED_TITLE, "big")],
                 [para("No class, confidence or probability is reported for this image.", "small")]]
     p_tumour = getattr(prediction, "p_tumour", None)
     p_text = format_percent(p_tumour, "not applicable") if assessed else "not reported"
@@ -231,7 +231,7 @@ def _series_summary(scans: Sequence[Any], predictions: Sequence[Any], model: Mod
     rows = [("Slices classified", str(len(predictions))),
             ("Majority class", f"{model.display_name(majority)} ({counts[majority]} of {len(assessed)} "
                                "assessed slices)" if majority else "none (no slice assessed)"),
-            ("Not assessed", str(len(predictions) - len(assessed))),
+            (verdict.NOT_ASSESSED_TITLE, str(len(predictions) - len(assessed))),
             ("Flagged (any flag)", str(sum(1 for p in predictions if getattr(p, "flags", ())))),]
     if known and top is not None:
         rows.append(("Highest P(tumour)", f"{format_percent(top[1])} at slice {top[0] + 1}"))
