@@ -104,7 +104,7 @@ def part_e2e(folder: Path, model: Path, batch: int) -> None:
             finally:
                 sys.stdout = sys_stdout
         summary = json.loads(out_json.read_text())["summary"]
-    _emit({"exit": code, "images": summary["ok"], "failed": summary["error"], "seconds": summary["seconds"]})
+    _emit({"exit": code, "images": summary["ok"] + summary.get("not_assessed", 0), "failed": summary["error"], "seconds": summary["seconds"]})
 
 
 def part_interleaved(root: Path, model: Path, int8: Path, dt_dir: Path, batch: int) -> None:
@@ -144,7 +144,7 @@ def part_interleaved(root: Path, model: Path, int8: Path, dt_dir: Path, batch: i
             with open(os.devnull, "w") as devnull:
                 cli.classify(args, out=devnull, err=devnull, classifier=classifiers[name])
             summary = json.loads(out_json.read_text())["summary"]
-        add(name, summary["ok"], summary["seconds"])
+        add(name, summary["ok"] + summary.get("not_assessed", 0), summary["seconds"])
 
     agree: list[bool] = []
     chunks = sorted(p for p in root.iterdir() if p.is_dir())

@@ -57,7 +57,8 @@ def test_series_slices_in_order_then_a_summary(classifier, mixed_folder):
     slices, summary = items[:-1], items[-1]
     assert [i.slice_index for i in slices] == list(range(20))
     assert isinstance(summary, SeriesSummary)
-    assert summary.slice_count == summary.classified == 20 and summary.failed == 0
+    assert summary.slice_count == summary.classified + summary.not_assessed == 20 and summary.failed == 0
+    assert summary.classified == sum(1 for i in slices if i.prediction.assessed)
     best = max(slices, key=lambda i: i.prediction.p_tumour if i.prediction.assessed else -1)
     assert summary.top_slice_index == best.slice_index
     assert summary.top_p_tumour == pytest.approx(best.prediction.p_tumour)
@@ -172,9 +173,12 @@ def test_json_document(classifier, mixed_folder, tmp_path):
     write_json(run_batch([mixed_folder], classifier), out, {"name": "tiny", "sha256": classifier.model_sha256})
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert doc["format"] == "brainlens-results" and doc["model"]["name"] == "tiny"
-    assert len(doc["results"]) == 34 and doc["summary"] == {"ok": 32, "error": 2}
+    summary = doc["summary"]
+    assert len(doc["results"]) == 34 and summary["ok"] + summary.get("not_assessed", 0) == 32
+    assert summary["error"] == 2
     (series,) = doc["series"]
-    assert series["slice_count"] == 21 and series["classified"] == 20 and series["failed"] == 1
+    assert series["slice_count"] == 21 and series["classified"] + series["not_assessed"] == 20
+    assert series["failed"] == 1
     assert 1 <= series["top_slice"] <= 21
     ok = next(r for r in doc["results"] if r["status"] == "ok")
     assert set(ok["probabilities"]) == set(CLASSES) and ok["assessed"] in (True, False)

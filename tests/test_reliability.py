@@ -349,8 +349,9 @@ def test_cli_reports_out_of_distribution_scans_as_not_assessed(default_model_pat
     capsys.readouterr()
     assert code == cli.EXIT_OK
     rows = {Path(r["path"]).name: r for r in csv.DictReader((tmp_path / "r.csv").open())}
-    assert rows["axial.png"]["predicted_class"] != "not assessed"
+    assert rows["axial.png"]["status"] == "ok" and rows["axial.png"]["predicted_class"]
     for name in ("chest_ct.dcm", "head_ct.dcm", "coffee.png", "IM0000.dcm", "IM0001.dcm"):
-        assert rows[name]["predicted_class"] == "not assessed", (name, rows[name])
-        assert "out_of_distribution" in rows[name]["flags"]
+        assert rows[name]["status"] == "not_assessed" and rows[name]["predicted_class"] == "", (name, rows[name])
+        assert "out_of_distribution" in rows[name]["flags"] and rows[name]["p_tumour"] == ""
+    assert "modality_CT" in rows["chest_ct.dcm"]["flags"]  # the header names the cause
     assert "not_axial_plane" in rows["IM0000.dcm"]["flags"]

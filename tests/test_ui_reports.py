@@ -62,7 +62,8 @@ def export(qtbot, win, trigger, path: Path, anonymise: bool = False) -> list[tup
 
 
 def open_and_classify(qtbot, win, path: Path, count: int = 1) -> None:
-    win.open_paths([path])
+    with qtbot.waitSignal(win.scan_shown, timeout=TIMEOUT):  # not the previous scan's results
+        win.open_paths([path])
     qtbot.waitUntil(lambda: len(win.view.scans) == count and len(win.view.predictions) == count, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: win._classify_worker is None or win._classify_worker.is_done, timeout=TIMEOUT)
 
