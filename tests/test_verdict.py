@@ -66,3 +66,19 @@ def test_the_dicom_modality_names_the_real_cause():
     assert "asymmetric" not in " ".join(modality.with_modality(("asymmetric_outline",), "modality_CT"))
     assert modality.with_modality(("blank_image",), None) == ("blank_image",)
     assert modality.describe_reason("blank_image") == "the image is (nearly) blank"
+
+
+def test_the_audit_records_the_flags_and_figures_the_user_sees():
+    from app.core.reports.audit import classification_event
+    from app.core.reports.layout import ModelInfo
+
+    info = ModelInfo(name="m", version="1", sha256="ab" * 32, device="CPU", class_names=CLASSES)
+    sure = _p(0.8)
+    assert classification_event(sure, file_sha256=None, model_info=info).flags == ()
+    strict = info.with_threshold(0.9)
+    assert strict.low_confidence_threshold == 0.9 and info.with_threshold(None) is info
+    assert classification_event(sure, file_sha256=None, model_info=strict).flags == ("low_confidence",)
+    photo = classification_event(_p(0.3, assessed=False, p_tumour=0.99, flags=("out_of_distribution",)),
+                                 file_sha256=None, model_info=strict)
+    assert photo.result == "not assessed" and photo.confidence is None and photo.p_tumour is None
+    assert photo.flags == ("out_of_distribution",)

@@ -181,19 +181,18 @@ class Classifier:
         self, images: Sequence[np.ndarray], *, crop: bool | None = None, batch_size: int = 8
     ) -> list[Prediction]:
         """Predictions for uint8 display images (grey HxW or RGB HxWx3)."""
-        results: list[Prediction] = []
-        for start in range(0, len(images), max(1, batch_size)):
-            chunk = images[start : start + max(1, batch_size)]
-            results.extend(self.run([self.prepare(image, crop=crop) for image in chunk]))
-        return results
+        return self._in_batches(images, lambda image: self.prepare(image, crop=crop), batch_size)
 
     def classify(self, scans: Sequence, *, crop: bool | None = None, batch_size: int = 8) -> list[Prediction]:
-        """Predictions for loaded ``app.core.scans.scan.Scan`` objects (display image and image plane)."""
+        """Predictions for loaded ``app.core.scans.scan.Scan`` objects (display image, image plane, modality)."""
+        return self._in_batches(scans, lambda s: self.prepare(s.display, crop=crop, plane=scan_plane(s),
+                                                               modality_code=scan_modality(s)), batch_size)
+
+    def _in_batches(self, inputs: Sequence, prepare, batch_size: int) -> list[Prediction]:
+        size = max(1, batch_size)
         results: list[Prediction] = []
-        for start in range(0, len(scans), max(1, batch_size)):
-            chunk = scans[start : start + max(1, batch_size)]
-            results.extend(self.run([self.prepare(s.display, crop=crop, plane=scan_plane(s),
-                                                  modality_code=scan_modality(s)) for s in chunk]))
+        for start in range(0, len(inputs), size):
+            results.extend(self.run([prepare(x) for x in inputs[start : start + size]]))
         return results
 
     def _prediction(
