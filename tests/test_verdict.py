@@ -70,7 +70,7 @@ def test_the_dicom_modality_names_the_real_cause():
 
 def test_the_audit_records_the_flags_and_figures_the_user_sees():
     from app.core.reports.audit import classification_event
-    from app.core.reports.layout import ModelInfo
+    from app.core.model.identity import ModelInfo
 
     info = ModelInfo(name="m", version="1", sha256="ab" * 32, device="CPU", class_names=CLASSES)
     sure = _p(0.8)
