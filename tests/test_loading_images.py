@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from app.core.scans import images
-from app.core.errors import ImageTooLargeError, NotAnImageError, ScanLoadError, TruncatedFileError
+from app.core.errors import EmptyFileError, ImageTooLargeError, NotAnImageError, ScanLoadError, TruncatedFileError
 from app.core.scans.loading import load_scans
 from tests import mri_data
 from tests.loading_fixtures import png_header_only
@@ -111,7 +111,9 @@ def test_not_an_image(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(ScanLoadError) as info:
         load_scans(path)
-    assert isinstance(info.value, (NotAnImageError, TruncatedFileError)) or "damaged" in str(info.value)
+    assert isinstance(info.value, (NotAnImageError, TruncatedFileError, EmptyFileError)) or "damaged" in str(info.value)
+    if not content:  # an empty file says so (issue 15, item 8)
+        assert "The file is empty" in str(info.value)
 
 
 def test_missing_file(tmp_path):
