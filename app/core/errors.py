@@ -80,3 +80,7 @@ class UnsupportedScanError(ScanLoadError):
 
 class ModelLoadError(BrainLensError):
     """The classification model could not be loaded (missing file, bad card, runtime failure)."""
+
+
+class PacsError(BrainLensError):
+    """A PACS node could not be reached, refused us, or answered with an error (``app.core.network``)."""

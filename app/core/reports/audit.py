@@ -44,6 +44,7 @@ ENV_DATA_DIR = "BRAINLENS_DATA_DIR"
 RECORD_KEYS = (
     "v", "seq", "time", "action", "file_sha256", "model", "model_sha256", "device",
     "result", "confidence", "p_tumour", "flags", "app_version", "prev", "hash",
+    "node", "count",  # PACS queries, retrieves and sends: the node's name and how many objects
 )
 
 
@@ -64,6 +65,8 @@ class AuditEvent:
     confidence: float | None = None
     p_tumour: float | None = None
     flags: tuple[str, ...] = ()
+    node: str | None = None  # the configured PACS node's name ("pacs_find", "pacs_retrieve", "pacs_send")
+    count: int | None = None  # series found, images retrieved or objects sent
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,8 @@ def _record(event: AuditEvent, prev_hash: str, seq: int, version: str) -> dict[s
         "app_version": version,
         "prev": prev_hash,
     }
+    if event.node is not None:  # PACS records only: classification records keep their old shape
+        record["node"], record["count"] = event.node, event.count
     record["hash"] = record_hash(record)
     return record
 
