@@ -43,7 +43,9 @@ def client(node: PacsNode, secret: str | None):
     """A ``DICOMwebClient`` for ``node`` with its authentication, CA file and timeout."""
     from dicomweb_client import DICOMwebClient
 
-    return DICOMwebClient(node.url.rstrip("/"), session=session(node, secret), timeout=node.timeout_s)
+    web = DICOMwebClient(node.url.rstrip("/"), session=session(node, secret), timeout=node.timeout_s)
+    web.set_http_retry_params(retry=False)  # its back-off retries would turn a 1 s timeout into half a minute
+    return web
 
 
 def _explain(node: PacsNode, exc: Exception, what: str) -> PacsError:
