@@ -4,6 +4,7 @@
     brainlens PATH                 the GUI, opening PATH
     brainlens classify PATH...     batch classification in the terminal (see ``app.cli``)
     brainlens audit verify [LOG]   check the audit log's hash chain
+    brainlens pacs echo|find|retrieve|send|add|nodes …   talk to a configured PACS (see ``app.cli_pacs``)
     brainlens --self-test          load the model, classify the bundled sample, exit 0 if all is well
     brainlens --version
 ``python -m app`` is the same.
@@ -17,6 +18,7 @@ USAGE = (
     "usage: brainlens [PATH]                 open the BrainLens window\n"
     "       brainlens classify PATH... [...]  classify files/folders in the terminal (classify -h)\n"
     "       brainlens audit verify [LOG]      check the hash chain of the audit log (audit path: where it is)\n"
+    "       brainlens pacs echo|find|retrieve|send|add|nodes ...   query, retrieve from, send to a PACS (pacs -h)\n"
     "       brainlens --self-test [--model FILE]\n"
     "       brainlens --version"
 )
@@ -29,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         from app import cli
 
         return cli.main(argv[1:])
+    if first == "pacs":
+        from app.cli_pacs import main as pacs_main
+
+        return pacs_main(argv[1:])
     if first == "audit":
         from app.core.reports.audit import main as audit_main
 

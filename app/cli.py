@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="brainlens classify",
         description="Classify brain MRI slices (files, folders, DICOM series). Research use only: not for diagnosis.",
     )
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image/DICOM files or folders")
+    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="image/DICOM files or folders")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="write one row per scan to this CSV file")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write results (and series summaries) as JSON")
     parser.add_argument("--heatmaps", type=Path, metavar="DIR", help="write a Grad-CAM overlay PNG per scan here")
@@ -134,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="flag results whose confidence is below P (default: the model card's threshold); "
                              "the table, CSV, JSON, PDF and audit log all use it")
     parser.add_argument("--quiet", action="store_true", help="print only the summary and the errors")
+    pacs = parser.add_argument_group("PACS (see `brainlens pacs -h`)")
+    pacs.add_argument("--from-pacs", metavar="QUERY", help='retrieve the series matching QUERY (e.g. '
+                      '"id=BL-7,date=20260115") from the node and classify them')
+    pacs.add_argument("--node", metavar="NAME", help="the configured PACS node (default: the only one)")
+    pacs.add_argument("--retrieve-method", choices=("get", "move", "wado"), help="how to retrieve (default: C-GET "
+                      "for DICOM nodes, WADO-RS for DICOMweb)")
+    pacs.add_argument("--send-results", action="store_true", help="send the heatmap (SC), the report (PDF) and a "
+                      "structured report (SR) of each study back to the node")
     return parser
 
 
@@ -191,6 +199,10 @@ def format_series(summary: SeriesSummary, display_name=lambda name: name) -> str
 def classify(args: argparse.Namespace, *, out=None, err=None, classifier: Classifier | None = None) -> int:
     """Runs ``brainlens classify`` with parsed ``args``; ``classifier`` reuses a loaded model."""
     out, err = out or sys.stdout, err or sys.stderr
+    from_pacs, send_results = getattr(args, "from_pacs", None), getattr(args, "send_results", False)
+    if not args.paths and not from_pacs:
+        print("brainlens: give files or folders to classify, or --from-pacs QUERY", file=err)
+        return EXIT_USAGE
     if classifier is None:
         try:
             classifier = Classifier(args.model, device=args.device)
@@ -199,7 +211,14 @@ def classify(args: argparse.Namespace, *, out=None, err=None, classifier: Classi
             return EXIT_USAGE
     if classifier.device_note:
         print(f"brainlens: {classifier.device_note}", file=err)
-    sinks: list[ResultSink] = []
+    sender = None
+    if from_pacs or send_results:  # retrieves into the cache (args.paths grows), checks the node for sending
+        from app import cli_pacs
+
+        sender, failure = cli_pacs.prepare_classify(args, classifier, err)
+        if failure is not None:
+            return failure
+    sinks: list[ResultSink] = [sender] if sender is not None else []
     threshold = getattr(args, "low_confidence", None)
     try:
         if args.csv:
@@ -218,7 +237,8 @@ def classify(args: argparse.Namespace, *, out=None, err=None, classifier: Classi
     except OSError as exc:
         print(f"brainlens: cannot write {exc.filename}: {exc.strerror}", file=err)
         return EXIT_USAGE
-    return _run(args, classifier, sinks, out, err)
+    code = _run(args, classifier, sinks, out, err)
+    return max(code, EXIT_SOME_FAILED) if sender is not None and sender.failed and code != EXIT_INTERRUPTED else code
 
 
 def _report_sink(path: Path, classifier: Classifier, *, anonymise: bool,
