@@ -386,7 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "classify":
         argv = argv[1:]
-    args = build_parser().parse_args(argv)  # exits 2 on usage errors
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 on usage errors
+    if not args.paths and not args.from_pacs:
+        parser.error("give files or folders to classify, or --from-pacs QUERY")
     return classify(args)
 
 
