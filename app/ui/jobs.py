@@ -153,6 +153,7 @@ def batch_job(paths: Sequence[Path], classifier: Any, cancel: Any, audit: Any = 
             scan = getattr(item, "scan", None)
             if scan is not None:
                 item.thumbnail_jpeg = thumbnail_jpeg(scan.display)
+                item.metadata = scan.metadata  # the batch PDF's patient header (left out when anonymised)
                 item.scan = None
             prediction = getattr(item, "prediction", None)
             if audit is not None and prediction is not None and getattr(item, "kind", "scan") == "scan":

@@ -38,6 +38,7 @@ from app.core.reports.layout import (
     utc_now,
 )
 from app.core.reports.numbers import format_percent
+from app.core.reports.patient_header import StudyIdentities
 
 THUMB_PX = 112
 THUMB_SIZE = 13 * mm
@@ -96,6 +97,7 @@ class BatchReport:
         self.title = title
         self.rows: list[_Row] = []
         self.series: list[_SeriesRow] = []
+        self.patients = StudyIdentities()  # filled only when not anonymised
 
     def _name(self, item: Any, number: int) -> str:
         if self.anonymise:
@@ -108,6 +110,8 @@ class BatchReport:
         if _is_series_summary(item):
             self._add_series(item)
             return
+        if not self.anonymise:
+            self.patients.note(item)
         number = len(self.rows) + 1
         prediction = getattr(item, "prediction", None)
         row = _Row(number, self._name(item, number), getattr(item, "status", "ok"),
@@ -257,7 +261,8 @@ class BatchReport:
                     f"assessed, {len(self.rows) - n_ok} failed")
         if self.anonymise:
             subtitle += " · anonymised: patient identifiers and file names removed"
-        story = [para(self.title, "title"), para(subtitle, "subtitle"), *self._summary(),
+        patients = [] if self.anonymise else self.patients.story()
+        story = [para(self.title, "title"), para(subtitle, "subtitle"), *patients, *self._summary(),
                  KeepTogether([para("Model and run", "h2"), model_block(self.model, generated)]),
                  *self._all_scans(), Spacer(1, 4 * mm), disclaimer_block(self.model)]
         doc = SimpleDocTemplate(str(path), pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN,
