@@ -7,6 +7,7 @@ from typing import Any
 
 from PySide6.QtGui import QAction, QKeySequence
 
+from app.ui import window_pacs
 from app.ui.settings import save_settings
 
 
@@ -25,6 +26,7 @@ class MenusMixin:
         file_menu = bar.addMenu("&File")
         self._action(file_menu, "Open file…", self.open_file_dialog, QKeySequence.StandardKey.Open)
         self._action(file_menu, "Open folder…", self.open_folder_dialog, "Ctrl+Shift+O")
+        self._action(file_menu, "Open from PACS…", lambda: window_pacs.open_from_pacs(self))
         self.recent_menu = file_menu.addMenu("Open recent")
         file_menu.addSeparator()
         self._action(file_menu, "Load model…", self.open_model_dialog)
@@ -37,6 +39,7 @@ class MenusMixin:
                                                  self.exporter.save_heatmap_dicom)
         self.dicom_report_action = self._action(file_menu, "Save report as DICOM (Encapsulated PDF)…",
                                                 self.exporter.save_report_dicom)
+        self.pacs_send_action = self._action(file_menu, "Send results to PACS…", lambda: window_pacs.send_results(self))
         file_menu.aboutToShow.connect(self._update_export_actions)
         for signal in (self.scan_shown, self.prediction_shown, self.batch_finished, self.view.slice_shown,
                        self.batch_dock.visibilityChanged):
@@ -59,6 +62,7 @@ class MenusMixin:
 
         tools = bar.addMenu("&Tools")
         self._action(tools, "Settings…", self.open_settings, QKeySequence.StandardKey.Preferences)
+        self._action(tools, "PACS nodes…", lambda: window_pacs.edit_nodes(self))
 
         help_menu = bar.addMenu("&Help")
         self.about_model_action = self._action(help_menu, "About the model…", self.show_about_model)
@@ -69,6 +73,7 @@ class MenusMixin:
         dicom = self.exporter.can_save_dicom()
         self.dicom_heatmap_action.setEnabled(dicom)
         self.dicom_report_action.setEnabled(dicom)
+        self.pacs_send_action.setEnabled(dicom)
         batch_done = bool(self.batch.model.items) and self._batch_worker is None
         self.batch_report_action.setEnabled(batch_done)
         self.export_action.setEnabled(batch_done)
