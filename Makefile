@@ -8,11 +8,12 @@ MODEL_INT8 := resources/models/brainlens-vgg16-int8.onnx
 # ONNX Runtime's Linux builds send telemetry; BrainLens never talks to the network (app/core sets it too).
 export ORT_DISABLE_TELEMETRY := 1
 # System packages the tests use: pdftoppm/pdftotext (reports), Xvfb (real-window screenshots),
-# the X/EGL libraries Qt needs, dpkg-deb (installer).
+# the X/EGL libraries Qt needs, dpkg-deb (installer), Orthanc + its DICOMweb plugin (the PACS tests
+# start their own server; the package's service is not used).
 SYSTEM_PACKAGES := poppler-utils xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 \
 	libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 	libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0 desktop-file-utils \
-	strace
+	strace orthanc orthanc-dicomweb
 
 .PHONY: run test venv model model-int8 system-packages installer benchmark fuzz screenshots clean
 
