@@ -24,9 +24,10 @@ def core_modules() -> list[str]:
 def test_core_is_grouped_in_packages():
     """Every module but the shared errors and version lives in a package that says what it holds."""
     top_level = {m.name for m in pkgutil.iter_modules(app.core.__path__)}
-    assert top_level == {"errors", "version", "scans", "model", "runs", "reports"}
+    assert top_level == {"errors", "version", "scans", "model", "runs", "reports", "network"}
     names = set(core_modules())
-    for module in ("scans.loading", "scans.dicom", "model.inference", "model.ood", "runs.batch", "reports.pdf"):
+    for module in ("scans.loading", "scans.dicom", "model.inference", "model.ood", "runs.batch", "reports.pdf",
+                   "network.pacs"):
         assert f"app.core.{module}" in names
 
 

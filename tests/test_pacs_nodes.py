@@ -115,3 +115,19 @@ def test_pacs_audit_records_name_the_node_not_the_patient(tmp_path):
     assert (second["action"], second["node"], second["count"], second["result"]) == ("pacs_retrieve", "hospital",
                                                                                      6, "complete")
     assert verify_audit_log(log).ok
+
+
+def test_dicomweb_session_carries_the_node_credentials(tmp_path):
+    from app.core.network import dicomweb
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    bearer = PacsNode("b", kind=DICOMWEB, url="https://p/dicom-web", auth="bearer", ca_file=str(ca)).validated()
+    session = dicomweb.session(bearer, "token-123")
+    assert session.headers["Authorization"] == "Bearer token-123" and session.auth is None
+    assert session.verify == str(ca) and session.trust_env is False
+    basic = dicomweb.session(PacsNode("a", kind=DICOMWEB, url="https://p", auth=AUTH_BASIC, username="u"), "pw")
+    assert basic.auth == ("u", "pw") and "Authorization" not in basic.headers
+    assert "token-123" not in repr(bearer)
+    query = StudyQuery(patient_name="Roe^Ri*", dates="20260101-")
+    assert dicomweb.qido_query_string(query, 5).startswith("PatientName=Roe^Ri*&StudyDate=20260101-&includefield=")

@@ -49,7 +49,10 @@ def study_result_objects(folder: Path, scans: Sequence[Any], predictions: Sequen
     ``scans[i]`` was classified as ``predictions[i]``; ``index`` picks the key image (default: the
     highest P(tumour)); ``overlay_rgb`` is the overlay the user saw for it (computed when None).
     """
-    from app.core.reports.dicom_outputs import write_encapsulated_pdf, write_secondary_capture
+    from app.core.reports.dicom_outputs import (
+        write_encapsulated_pdf,
+        write_secondary_capture,
+    )
     from app.core.reports.dicom_sr import ClassifiedImage, write_classification_sr
     from app.core.reports.pdf import overlay_for, write_scan_report, write_series_report
 
