@@ -204,7 +204,7 @@ def prepare_classify(args, classifier, err) -> tuple[ResultSender | None, int | 
     """For ``brainlens classify``: (the sender when --send-results, an exit code when it cannot go on).
 
     Retrieves the series of ``--from-pacs`` and adds their cache folders to ``args.paths``."""
-    from app.core.reports.layout import ModelInfo
+    from app.core.model.identity import ModelInfo
 
     sender = None
     if args.send_results:

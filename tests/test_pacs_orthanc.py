@@ -39,7 +39,7 @@ def test_round_trip_find_retrieve_classify_send_read_back(uploaded, pacs_store, 
     from app.core.network.send import study_result_objects
     from app.core.reports.dicom_outputs import read_encapsulated_pdf
     from app.core.reports.dicom_sr import read_findings
-    from app.core.reports.layout import ModelInfo
+    from app.core.model.identity import ModelInfo
     from app.core.scans.loading import load_folder
 
     dimse = uploaded

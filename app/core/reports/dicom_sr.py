@@ -110,7 +110,7 @@ def _evidence_header(path: Path) -> Dataset:
 def build_classification_sr(images: list[ClassifiedImage], model_info: Any, *,
                             series_instance_uid: str | None = None) -> Dataset:
     """The SR dataset for ``images`` (all DICOM files of one study) classified by ``model_info``
-    (a ``layout.ModelInfo``: name, version, sha256, display_names)."""
+    (a ``model.identity.ModelInfo``: name, version, sha256, display_names)."""
     if not images:
         raise ValueError("a structured report needs at least one classified DICOM image")
     hd = _hd()
