@@ -107,7 +107,7 @@ def _position(ds):
     if value is None:
         from app.core.scans import windowing
 
-        item = windowing._functional_group_item(ds, "PlanePositionSequence")
+        item = windowing.functional_group_item(ds, "PlanePositionSequence")
         value = item.get("ImagePositionPatient") if item is not None else None
     return value
 
