@@ -94,7 +94,8 @@ class HeatmapWriter:
         if getattr(item, "heatmap", None) is not None and getattr(item, "volume", None) is not None:
             from app.core.reports.nifti_heatmap import heatmap_name, write_heatmap_nifti
 
-            write_heatmap_nifti(self.folder / self._unique(heatmap_name(item.path)), item.heatmap, item.volume)
+            named_after = item.path.parent if item.volume.format == "dicom" else item.path  # a series: its folder
+            write_heatmap_nifti(self.folder / self._unique(heatmap_name(named_after)), item.heatmap, item.volume)
             item.heatmap = item.volume = None
             self.written += 1
             return
@@ -126,10 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="brainlens classify",
         description="Classify brain MRI slices (files, folders, DICOM series). Research use only: not for diagnosis.",
     )
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image/DICOM files or folders")
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image, DICOM or NIfTI files, or folders")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="write one row per scan to this CSV file")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write results (and series summaries) as JSON")
-    parser.add_argument("--heatmaps", type=Path, metavar="DIR", help="write a Grad-CAM overlay PNG per scan here")
+    parser.add_argument("--heatmaps", type=Path, metavar="DIR", help="write a Grad-CAM overlay PNG per scan here (a volume: one <name>_gradcam.nii.gz)")
     parser.add_argument("--plane", choices=("axial", "all"), default="axial",
                         help="volumes (NIfTI, non-axial DICOM series): classify axial slices, or every plane "
                              "the model card says the model was trained on (default: axial)")

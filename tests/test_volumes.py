@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from app.core.errors import ScanLoadError
-from app.core.runs.volumes import HeatmapVolume
 from app.core.reports.nifti_heatmap import heatmap_name, write_heatmap_nifti
+from app.core.runs.volumes import HeatmapVolume
 from app.core.scans import nifti
 from app.core.scans.loading import iter_sources, load_folder, load_scans, load_volume
 from app.core.scans.volume import canonical_index, display_position, plane_labels

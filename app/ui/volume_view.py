@@ -14,7 +14,16 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen
-from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.core.model.gradcam import overlay
 from app.core.runs.volumes import HeatmapVolume
@@ -65,7 +74,7 @@ class PlanePane(QWidget):
         w, h = cols * scale, rows * scale
         return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor(0, 0, 0))
         if self._image is None:
@@ -96,25 +105,25 @@ class PlanePane(QWidget):
         col = (pos.x() - target.left()) / max(target.width(), 1) * cols
         return min(max(row, 0.0), rows - 1.0), min(max(col, 0.0), cols - 1.0)
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802
+    def mousePressEvent(self, event) -> None:
         if event.button() == Qt.MouseButton.RightButton:
             self._drag_origin = event.position()
         elif event.button() == Qt.MouseButton.LeftButton:
             self.clicked.emit(*self._slice_point(event.position()))
 
-    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event) -> None:
         if self._drag_origin is not None:
             delta = event.position() - self._drag_origin
             self.window_dragged.emit(delta.x(), delta.y())
         elif event.buttons() & Qt.MouseButton.LeftButton:
             self.clicked.emit(*self._slice_point(event.position()))
 
-    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event) -> None:
         if self._drag_origin is not None:
             self._drag_origin = None
             self.window_drag_finished.emit()
 
-    def wheelEvent(self, event) -> None:  # noqa: N802
+    def wheelEvent(self, event) -> None:
         self.scrolled.emit(1 if event.angleDelta().y() > 0 else -1)
 
 
@@ -138,7 +147,7 @@ class ProfileCurve(QWidget):
         n = max(len(self.values) - 1, 1)
         return 40 + (self.width() - 50) * i / n
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         top, bottom = 14, self.height() - 8
@@ -161,7 +170,7 @@ class ProfileCurve(QWidget):
             x = self._x(self.current)
             painter.drawLine(QPointF(x, top), QPointF(x, bottom))
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802
+    def mousePressEvent(self, event) -> None:
         if len(self.values) > 1:
             fraction = (event.position().x() - 40) / max(self.width() - 50, 1)
             self.slice_chosen.emit(int(round(min(max(fraction, 0.0), 1.0) * (len(self.values) - 1))))

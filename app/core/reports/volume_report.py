@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-from reportlab.lib.units import mm
+from xml.sax.saxutils import escape
 
 from app.core.reports.charts import slice_profile
-from app.core.reports.layout import CONTENT_WIDTH, para
+from app.core.reports.layout import CONTENT_WIDTH, para, rich
 from app.core.reports.numbers import format_percent, round_probability
 
 
@@ -58,14 +57,14 @@ def volume_story(rows: list[VolumeRow], display_name=lambda name: name) -> list:
     story: list = [para(f"Volumes ({len(rows)})", "h2")]
     for row in rows:
         counts = ", ".join(f"{display_name(c)} {n}" for c, n in sorted(row.class_counts.items(), key=lambda kv: -kv[1]))
-        facts = [f"<b>{row.name}</b>"]
+        facts = [f"<b>{escape(row.name)}</b>"]  # the name is escaped: file names are never markup
         if row.voxel_size:
             facts.append("voxels " + " × ".join(f"{v:.2g}" for v in row.voxel_size) + " mm")
         facts.append(f"slices per class: {counts or 'none'}; {row.skipped} empty slice(s) skipped")
         if row.top_index is not None:
             facts.append(f"highest P(tumour) {format_percent(row.top_p_tumour)} at {row.top_plane} slice "
                          f"{row.top_index + 1}")
-        story.append(para(" · ".join(facts), "cell"))
+        story.append(rich(" · ".join(facts[:1] + [escape(f) for f in facts[1:]]), "cell"))
         for note in row.notes:
             story.append(para(note, "cell"))
         for plane, values in row.profiles.items():

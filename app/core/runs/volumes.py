@@ -19,7 +19,13 @@ from app.core.errors import ScanLoadError
 from app.core.model.card import ModelCard
 from app.core.runs.batch import SeriesSummary
 from app.core.scans.scan import Scan
-from app.core.scans.volume import PLANES, RADIOLOGICAL, Volume, is_empty_slice, plane_view
+from app.core.scans.volume import (
+    PLANES,
+    RADIOLOGICAL,
+    Volume,
+    is_empty_slice,
+    plane_view,
+)
 
 PLANE_CHOICES = ("axial", "all")
 

@@ -78,7 +78,7 @@ def _open(path: Path):
         raise ScanLoadError("The volume file is incomplete or its compression is damaged.", path) from exc
     except MemoryError as exc:
         raise ScanLoadError("There is not enough memory to open this volume.", path) from exc
-    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for bad headers
+    except Exception as exc:
         raise ScanLoadError(f"The volume's header is not valid ({_short(exc)}).", path) from exc
 
 
@@ -113,7 +113,7 @@ def _read_voxels(image, index, path: Path) -> np.ndarray:
             raise ScanLoadError("The volume file is incomplete: it holds fewer voxels than its header "
                                 "promises.", path) from exc
         raise ScanLoadError(f"The volume's voxels could not be read ({_short(exc)}).", path) from exc
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ScanLoadError(f"The volume's voxels could not be read ({_short(exc)}).", path) from exc
     return array
 
