@@ -212,6 +212,9 @@ def iter_load(source: ScanSource, *, crop: bool = False, crop_margin: int = 0) -
     if source.kind == "volume":
         try:
             scans = volume_scans(load_volume(source))
+            if not scans:
+                raise ScanLoadError("No slice of this volume shows anything brighter than its background; it is "
+                                    "empty or not an MRI.", source.path)
         except ScanLoadError as exc:
             yield LoadFailure(source.path, str(exc), exc)
             return

@@ -19,7 +19,7 @@ from app.core.errors import ScanLoadError
 from app.core.scans.volume import Volume, from_array
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz", ".mgz", ".mgh")
-MAX_VOXELS = 2**27  # 134 M voxels (512 x 512 x 512): 512 MB as float32
+MAX_VOXELS = 2**26  # 67 M voxels (512 x 512 x 256): 268 MB as float32, twice that while reoriented
 NIFTI1_MAGICS = (b"n+1\0", b"ni1\0")
 NIFTI2_MAGICS = (b"n+2\0", b"ni2\0")
 
@@ -70,8 +70,11 @@ def load_volume(path: str | Path) -> Volume:
 def _open(path: Path):
     import nibabel
 
+    from nibabel.imageglobals import LoggingOutputSuppressor
+
     try:
-        return nibabel.load(str(path), mmap=False)  # a memory map would keep the file open
+        with LoggingOutputSuppressor():  # nibabel logs header fixes to stderr; the user gets our reasons
+            return nibabel.load(str(path), mmap=False)  # a memory map would keep the file open
     except FileNotFoundError as exc:
         raise ScanLoadError("This file or folder does not exist (it may have been moved or deleted).", path) from exc
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:

@@ -131,7 +131,8 @@ def from_array(source: Path, array: np.ndarray, affine: np.ndarray, *, fmt: str,
     from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
     ornt = io_orientation(affine)
-    data = np.ascontiguousarray(apply_orientation(array, ornt), dtype=np.float32)
+    # Fortran order, as NIfTI stores voxels: an axial slice (the plane classified most) is contiguous
+    data = np.asfortranarray(apply_orientation(array, ornt), dtype=np.float32)
     canonical_affine = affine @ inv_ornt_aff(ornt, array.shape)
     obliquity = _obliquity_degrees(affine)
     if obliquity > 1.0:
@@ -196,7 +197,9 @@ def cut_plane(array: np.ndarray, plane: str, index: int, voxel_size: tuple[float
 def _cut(data: np.ndarray, view: PlaneView, index: int) -> np.ndarray:
     if not 0 <= index < data.shape[view.slice_axis]:
         raise IndexError(f"slice {index} is outside 0..{data.shape[view.slice_axis] - 1}")
-    plane = np.take(data, index, axis=view.slice_axis)
+    where = [slice(None)] * 3
+    where[view.slice_axis] = int(index)
+    plane = data[tuple(where)]  # a view (np.take would copy the whole volume first)
     rest = [a for a in range(3) if a != view.slice_axis]
     if rest.index(view.row_axis) != 0:
         plane = plane.T
