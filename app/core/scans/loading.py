@@ -218,6 +218,11 @@ def iter_load(source: ScanSource, *, crop: bool = False, crop_margin: int = 0) -
         except ScanLoadError as exc:
             yield LoadFailure(source.path, str(exc), exc)
             return
+        except Exception as exc:  # noqa: BLE001 - a bug or an exotic file must not crash the caller
+            error = ScanLoadError(f"This volume could not be opened because of an unexpected problem "
+                                  f"({type(exc).__name__}).", source.path)
+            yield LoadFailure(source.path, str(error), error)
+            return
         for scan in scans:
             yield crop_scan(scan, crop_margin) if crop else scan
         return

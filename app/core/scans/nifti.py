@@ -10,7 +10,9 @@ refused (a volume holding them is damaged or a statistics map, not an MRI).
 from __future__ import annotations
 
 import gzip
+import logging
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -70,10 +72,8 @@ def load_volume(path: str | Path) -> Volume:
 def _open(path: Path):
     import nibabel
 
-    from nibabel.imageglobals import LoggingOutputSuppressor
-
     try:
-        with LoggingOutputSuppressor():  # nibabel logs header fixes to stderr; the user gets our reasons
+        with _quiet_nibabel():  # nibabel logs the header fixes it makes; the user gets our reasons
             return nibabel.load(str(path), mmap=False)  # a memory map would keep the file open
     except FileNotFoundError as exc:
         raise ScanLoadError("This file or folder does not exist (it may have been moved or deleted).", path) from exc
@@ -105,7 +105,8 @@ def _read_voxels(image, index, path: Path) -> np.ndarray:
         raise ScanLoadError(f"The volume stores {dtype} voxels (colour or complex values); BrainLens reads "
                             "grey-level volumes only.", path)
     try:
-        array = np.asarray(image.dataobj[index], dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflowing values are refused just below
+            array = np.asarray(image.dataobj[index], dtype=np.float32)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise ScanLoadError("The volume file is incomplete or its compression is damaged.", path) from exc
     except MemoryError as exc:
@@ -119,6 +120,17 @@ def _read_voxels(image, index, path: Path) -> np.ndarray:
     except Exception as exc:
         raise ScanLoadError(f"The volume's voxels could not be read ({_short(exc)}).", path) from exc
     return array
+
+
+@contextmanager
+def _quiet_nibabel():
+    logger = logging.getLogger("nibabel.global")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _short(exc: BaseException) -> str:

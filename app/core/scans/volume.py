@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.errors import ScanLoadError
 from app.core.scans.scan import Scan, ScanMetadata
 from app.core.scans.windowing import apply_window
 
@@ -27,6 +28,8 @@ RADIOLOGICAL, NEUROLOGICAL = "radiological", "neurological"
 EMPTY_LEVEL = 25  # display grey level above which a pixel counts as tissue
 EMPTY_FRACTION = 0.02  # a slice with less tissue than this share of its pixels is outside the head
 WINDOW_PERCENTILES = (0.5, 99.5)
+MAX_VOXEL_RATIO = 64.0  # thickest / finest voxel side (10 mm slices of 0.4 mm pixels are 25)
+MAX_SLICE_SIDE = 4096  # pixels of a slice once resampled to square pixels
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ def from_array(source: Path, array: np.ndarray, affine: np.ndarray, *, fmt: str,
     """A Volume from a file-ordered float32 array and its voxel → RAS affine (reoriented here)."""
     from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
+    check_voxel_sizes(np.linalg.norm(np.asarray(affine, float)[:3, :3], axis=0), array.shape[:3], source)
     ornt = io_orientation(affine)
     # Fortran order, as NIfTI stores voxels: an axial slice (the plane classified most) is contiguous
     data = np.asfortranarray(apply_orientation(array, ornt), dtype=np.float32)
@@ -144,6 +148,22 @@ def from_array(source: Path, array: np.ndarray, affine: np.ndarray, *, fmt: str,
         window=volume_window(data), metadata=metadata or ScanMetadata(), notes=notes, format=fmt,
         source_paths=source_paths or (Path(source),),
     )
+
+
+def check_voxel_sizes(sizes, shape, source: Path | None = None) -> None:
+    """Refuses voxel sizes no scanner makes (zero, infinite, or sides 64 times apart), which would
+    also blow a slice up to millions of pixels when it is resampled to square pixels."""
+    sizes = [float(v) for v in sizes]
+    text = " x ".join(f"{v:.3g}" for v in sizes)
+    if not all(np.isfinite(sizes)) or min(sizes) <= 1e-6:
+        raise ScanLoadError(f"The volume's voxel size ({text} mm) is invalid, so its geometry is unknown.", source)
+    if max(sizes) / min(sizes) > MAX_VOXEL_RATIO:
+        raise ScanLoadError(f"The volume's voxel sides ({text} mm) differ more than {MAX_VOXEL_RATIO:g}-fold; "
+                            "its header is probably damaged.", source)
+    extent = max(n * v for n, v in zip(shape, sizes)) / min(sizes)
+    if extent > MAX_SLICE_SIDE:
+        raise ScanLoadError(f"The volume's slices would be {extent:,.0f} pixels wide once shown with square "
+                            "pixels; it is too large to show.", source)
 
 
 def volume_window(data: np.ndarray) -> tuple[float, float]:
