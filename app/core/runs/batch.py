@@ -134,7 +134,9 @@ def run_batch(
     pending: deque[tuple[_Unit, Future]] = deque()
     buffer: list[_Entry] = []
     todo = iter(units)
-    max_in_flight = max(1, prefetch) * batch_size
+    waiting: _Unit | None = None
+    prefetch = max(1, prefetch)
+    max_in_flight = prefetch * batch_size
 
     def flush() -> Iterator[BatchItem | SeriesSummary]:
         nonlocal done
@@ -176,8 +178,12 @@ def run_batch(
         try:
             while True:
                 while len(pending) < max_in_flight:
-                    unit = next(todo, None)
+                    unit = waiting or next(todo, None)
+                    waiting = None
                     if unit is None:
+                        break
+                    if unit.source.kind == "volume" and sum(u.source.kind == "volume" for u, _ in pending) >= prefetch:
+                        waiting = unit  # a volume is many slices: at most ``prefetch`` of them decoded ahead
                         break
                     pending.append((unit, pool.submit(_load_unit, unit, classifier, crop, planes)))
                 if not pending or cancelled():
