@@ -4,8 +4,8 @@
 
 Writes a NIfTI of the MNI template at 2 mm (tests.volume_data) and a DICOM series of it acquired
 sagittally, drops them on the window one after the other, waits until every axial slice is
-classified and saves docs/screenshots/09-volume-three-planes.png (the NIfTI, its heatmap in every
-plane) and 10-volume-sagittal-dicom.png (the DICOM series, neurological convention).
+classified and saves docs/screenshots/12-volume-three-planes.png (the NIfTI, its heatmap in every
+plane) and 13-volume-sagittal-dicom.png (the DICOM series, neurological convention).
 """
 
 from __future__ import annotations
@@ -70,14 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         best = max(range(len(panel.profile)), key=lambda i: panel.profile[i] or -1.0)
         panel.set_slice("axial", best)
         wait_until(app, lambda: True)
-        save(window, "09-volume-three-planes")
+        save(window, "12-volume-three-planes")
 
         window.convention_action.setChecked(True)
         drop(window, folder / "T1 SAG 3D")
         wait_until(app, lambda: window.volume_panel.volume is not None and window.volume_panel.volume.format == "dicom"
                    and all_classified(), 600)
         wait_until(app, lambda: True)
-        save(window, "10-volume-sagittal-dicom")
+        save(window, "13-volume-sagittal-dicom")
         window.close()
     return 0
 

@@ -105,7 +105,7 @@ def cli_run(tiny_model, study, tmp_path_factory):
 def test_cli_classifies_a_folder_mixing_nifti_and_dicom(cli_run):
     code, text, out = cli_run
     assert code == cli.EXIT_OK
-    assert "volume mni.nii.gz: 12 axial slices classified, 4 empty skipped" in text
+    assert "volume mni.nii.gz (axial slices, 4 empty skipped): 12 slices:" in text
     assert 'volume T1 SAG/ "T1 SAG 3D"' in text and "series axial/" in text
     with open(out / "r.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))

@@ -131,15 +131,20 @@ class VolumeProgress:
             self.heatmap.add(plane, index, prediction.heatmap())
 
 
-def summarise_volume(progress: VolumeProgress, path, label: str, failed: int, series_uid: str | None) -> VolumeSummary:
-    """The per-volume summary: slices per class, the slice with the highest P(tumour), the curves."""
+def summarise_volume(progress: VolumeProgress, path, label: str, failed: int, series_uid: str | None,
+                     patient: str | None = None) -> VolumeSummary:
+    """The per-volume summary, counted as a series is (``slice_count`` = slices tried = classified + not
+    assessed + failed; empty slices are counted apart in ``skipped``), with the one top-slice rule and
+    the P(tumour) curve of each plane."""
+    from app.core.model.verdict import NOT_ASSESSED, top_slice
+
     volume = progress.volume
     predicted = [(plane, i, lab, p) for plane, i, lab, p in progress.results if p is not None]
-    counts = Counter(p.predicted_class for _, _, _, p in predicted if p.assessed)
-    majority = (counts.most_common(1)[0][0] if counts else "not assessed") if predicted else None
-    scored = [(p.p_tumour if p.p_tumour is not None else p.confidence, plane, i, lab)
-              for plane, i, lab, p in predicted if p.assessed]
-    top = max(scored, key=lambda t: (t[0], -t[2])) if scored else None
+    assessed = [p for *_, p in predicted if p.assessed]
+    counts = Counter(p.predicted_class for p in assessed)
+    majority = (counts.most_common(1)[0][0] if counts else NOT_ASSESSED) if predicted else None
+    top = top_slice([p for *_, p in progress.results])
+    top_item = progress.results[top[0]] if top else None
     profiles: dict[str, list[float | None]] = {}
     total = 0
     for plane in progress.planes:
@@ -152,17 +157,19 @@ def summarise_volume(progress: VolumeProgress, path, label: str, failed: int, se
     return VolumeSummary(
         path=path,
         label=label,
-        slice_count=total,
-        classified=len(predicted),
+        slice_count=len(progress.results) + (failed if not progress.results else 0),
+        classified=len(assessed),
         failed=failed,
-        top_slice_index=top[2] if top else None,
-        top_slice_label=top[3] if top else None,
-        top_p_tumour=top[0] if top and any(p.p_tumour is not None for *_, p in predicted) else None,
+        top_slice_index=top_item[1] if top_item else None,
+        top_slice_label=top_item[2] if top_item else None,
+        top_p_tumour=top[1] if top_item and top_item[3].p_tumour is not None else None,
         majority_class=majority,
         class_counts=dict(counts),
         series_uid=series_uid,
+        not_assessed=len(predicted) - len(assessed),
+        patient=patient,
         planes=progress.planes,
-        top_plane=top[1] if top else None,
+        top_plane=top_item[0] if top_item else None,
         skipped=max(0, total - len(progress.results)) if volume is not None else 0,
         profiles=profiles,
         voxel_size=volume.voxel_size if volume is not None else None,
