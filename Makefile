@@ -69,6 +69,7 @@ fuzz: venv
 
 screenshots: venv model
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) scripts/screenshots.py
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) scripts/screenshots_volume.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info $(MODEL) $(MODEL_INT8)

@@ -66,7 +66,8 @@ class _Json:
 
 
 class HeatmapWriter:
-    """One overlay PNG per classified scan: the predicted class's Grad-CAM on the scan."""
+    """One overlay PNG per classified scan: the predicted class's Grad-CAM on the scan; for a
+    volume, one ``<name>_gradcam.nii.gz`` heatmap volume in the input's geometry instead."""
 
     def __init__(self, folder: Path, colormap: str = "inferno", opacity: float = 0.4) -> None:
         self.folder = folder
@@ -90,7 +91,15 @@ class HeatmapWriter:
         return f"{name}.png"
 
     def write(self, item: BatchItem | SeriesSummary) -> None:
-        if not isinstance(item, BatchItem) or item.prediction is None or item.scan is None:
+        if getattr(item, "heatmap", None) is not None and getattr(item, "volume", None) is not None:
+            from app.core.reports.nifti_heatmap import heatmap_name, write_heatmap_nifti
+
+            named_after = item.path.parent if item.volume.format == "dicom" else item.path  # a series: its folder
+            write_heatmap_nifti(self.folder / self._unique(heatmap_name(named_after)), item.heatmap, item.volume)
+            item.heatmap = item.volume = None
+            self.written += 1
+            return
+        if not isinstance(item, BatchItem) or item.prediction is None or item.scan is None or item.plane:
             return
         from PIL import Image
 
@@ -101,6 +110,14 @@ class HeatmapWriter:
         Image.fromarray(picture).save(self.folder / self.name_for(item))
         self.written += 1
 
+    def _unique(self, name: str) -> str:
+        stem, n = name, 1
+        while name in self._used:
+            n += 1
+            name = stem.replace("_gradcam.", f"_{n}_gradcam.")
+        self._used.add(name)
+        return name
+
     def close(self, summary: dict[str, Any]) -> None:
         pass
 
@@ -110,10 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="brainlens classify",
         description="Classify brain MRI slices (files, folders, DICOM series). Research use only: not for diagnosis.",
     )
-    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="image/DICOM files or folders")
+    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="image, DICOM or NIfTI files, or folders")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="write one row per scan to this CSV file")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write results (and series summaries) as JSON")
-    parser.add_argument("--heatmaps", type=Path, metavar="DIR", help="write a Grad-CAM overlay PNG per scan here")
+    parser.add_argument("--heatmaps", type=Path, metavar="DIR", help="write a Grad-CAM overlay PNG per scan here (a volume: one <name>_gradcam.nii.gz)")
+    parser.add_argument("--plane", choices=("axial", "all"), default="axial",
+                        help="volumes (NIfTI, non-axial DICOM series): classify axial slices, or every plane "
+                             "the model card says the model was trained on (default: axial)")
     parser.add_argument("--model", type=Path, metavar="FILE", help="a BrainLens ONNX model (default: the bundled one)")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="where to run the model")
     parser.add_argument("--recursive", action=argparse.BooleanOptionalAction, default=True,
@@ -192,7 +212,12 @@ def format_series(summary: SeriesSummary, display_name=lambda name: name) -> str
     top = ""
     if summary.top_slice_index is not None:
         p = format_probability(summary.top_p_tumour) if summary.top_p_tumour is not None else ""
-        top = f"; highest P(tumour) at slice {summary.top_slice_index + 1}" + (f" ({p})" if p else "")
+        plane = f"{summary.top_plane} " if getattr(summary, "top_plane", None) else ""
+        top = f"; highest P(tumour) at {plane}slice {summary.top_slice_index + 1}" + (f" ({p})" if p else "")
+    if getattr(summary, "kind", "series") == "volume":
+        from app.core.reports.volume_report import volume_line
+
+        return volume_line(summary, f"{counts}; {verdict}{top}")
     return f"series {summary.label}: {counts}; {verdict}{top}"
 
 
@@ -283,7 +308,8 @@ def _run(args, classifier: Classifier, sinks: list[ResultSink], out, err) -> int
     try:
         with readers:
             for item in run_batch(args.paths, classifier, recursive=args.recursive, crop=args.crop,
-                                  batch_size=args.batch_size, on_progress=on_progress):
+                                  batch_size=args.batch_size, on_progress=on_progress,
+                                  plane=getattr(args, "plane", "axial"), volume_heatmaps=bool(args.heatmaps)):
                 for sink in sinks:
                     sink.write(item)
                 if isinstance(item, SeriesSummary):

@@ -1,6 +1,6 @@
 """What the bundle must not carry, shared by the PyInstaller spec, the build's checks and the tests.
 
-BrainLens runs on ONNX Runtime, NumPy, OpenCV, pydicom, Pillow, reportlab and Qt Widgets. The
+BrainLens runs on ONNX Runtime, NumPy, OpenCV, pydicom, nibabel, Pillow, reportlab and Qt Widgets. The
 training stack (TensorFlow, Keras, tf2onnx, the ``onnx`` package) and the test/plot libraries
 must never reach the bundle, nor the parts of Qt the app does not use (QML/Quick, WebEngine, 3D,
 Multimedia, Designer, ...). ONNX Runtime's CUDA provider library stays (the GPU is used when the
@@ -14,7 +14,7 @@ import re
 # Python packages kept out of the analysis altogether.
 EXCLUDED_MODULES = (
     "tensorflow", "tensorboard", "keras", "tf_keras", "tf2onnx", "onnx", "onnxconverter_common",
-    "matplotlib", "sklearn", "scipy", "pandas", "nilearn", "nibabel", "h5py", "imagehash", "pywt",
+    "matplotlib", "sklearn", "scipy", "pandas", "nilearn", "h5py", "imagehash", "pywt",
     "torch", "jax", "IPython", "jupyter", "notebook", "tkinter", "_tkinter", "PyQt5", "PyQt6", "PySide2",
     "pytest", "_pytest", "hypothesis", "pytestqt", "setuptools", "pkg_resources", "pip", "wheel",
     "PyInstaller", "grpc", "absl", "google.protobuf", "sympy",
@@ -54,13 +54,13 @@ DROPPED_FILES = tuple(
 # Top-level names that must not appear anywhere in the bundle (files) or its module archive.
 FORBIDDEN_MODULE_PREFIXES = (
     "tensorflow", "keras", "tf2onnx", "onnx.", "matplotlib", "sklearn", "scipy", "pandas", "nilearn",
-    "nibabel", "h5py", "torch", "pytest", "hypothesis", "training.", "export.", "tests.",
+    "h5py", "torch", "pytest", "hypothesis", "training.", "export.", "tests.",
     "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtWebEngine", "PySide6.Qt3D", "PySide6.QtMultimedia",
 )
 FORBIDDEN_FILE_PATTERNS = tuple(
     re.compile(pattern)
     for pattern in (
-        r"(^|/)(tensorflow|keras|tf2onnx|onnx|matplotlib|sklearn|scipy|pandas|nilearn|nibabel|h5py)(/|$)",
+        r"(^|/)(tensorflow|keras|tf2onnx|onnx|matplotlib|sklearn|scipy|pandas|nilearn|h5py)(/|$)",
         r"(^|/)libtensorflow",
         r"(^|/)libQt6(Qml|Quick|WebEngine|3D|Multimedia|Designer)",
         r"(^|/)Qt(Qml|Quick|WebEngine\w*|3D\w*|Multimedia)\.(abi3\.so|pyd)$",

@@ -186,7 +186,9 @@ def fuzz(*, minutes: float | None = None, cases: int | None = None, seed: int = 
     warnings.simplefilter("ignore")  # pydicom warns about the values the mutations write
     deadline = time.monotonic() + minutes * 60 if minutes else None
     rng = random.Random(seed)
-    folder_seed = series_folder_seed()
+    from scripts.fuzz_volumes import sagittal_folder_seed
+
+    folder_seeds = [series_folder_seed(), sagittal_folder_seed(Case)]
     queue: list[Case] = bombs() if include_bombs else []
     outcomes: list[Outcome] = []
     batch = 0
@@ -195,7 +197,7 @@ def fuzz(*, minutes: float | None = None, cases: int | None = None, seed: int = 
         nonlocal batch
         batch += 1
         made = generate(200, seed * 100_003 + batch)
-        made += [mutate_folder(folder_seed, rng) for _ in range(4)]
+        made += [mutate_folder(rng.choice(folder_seeds), rng) for _ in range(4)]
         return made
 
     runners = [Runner(time_limit_s, memory_limit_mb) for _ in range(max(1, workers))]

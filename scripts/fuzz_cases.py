@@ -1,7 +1,8 @@
 """The fuzz cases: real seed files, the byte and header mutations applied to them, and decompression bombs.
 
 Seeds are pydicom's bundled DICOM files, MNI template slices as PNG/JPG/TIFF (8 and 16 bit), scikit-image's
-multi-page TIFF and a folder holding a DICOM series. ``scripts/fuzz.py`` runs them.
+multi-page TIFF, a folder holding a DICOM series, and volumes (``scripts/fuzz_volumes.py``: the template as
+NIfTI, nilearn's test.mgz, a sagittal DICOM volume). ``scripts/fuzz.py`` runs them.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def seeds() -> list[Case]:
     multipage = Path(skimage.__file__).parent / "data" / "multipage.tif"
     if multipage.exists():
         found.append(Case("multipage.tif", multipage.read_bytes(), ".tif"))
-    return found
+    from scripts.fuzz_volumes import volume_seeds
+
+    return found + volume_seeds(Case)
 
 
 def series_folder_seed() -> Case:
@@ -202,7 +205,9 @@ def bombs(heavy: bool = True) -> list[Case]:
         Image.new("L", (16_000, 16_000)).save(deflated, "TIFF", compression="tiff_adobe_deflate")
         cases.append(Case("bomb: TIFF deflate 16000x16000 zeros", deflated.getvalue(), ".tif"))
     cases += dicom_bombs(1_500_000_000 if heavy else 600_000_000)
-    return cases
+    from scripts.fuzz_volumes import volume_bombs
+
+    return cases + volume_bombs(Case, heavy)
 
 
 def dicom_bombs(deflated_bytes: int = 1_500_000_000) -> list[Case]:
@@ -272,6 +277,10 @@ def generate(count: int, seed: int) -> list[Case]:
         roll = rng.random()
         if case.suffix == ".dcm" and roll < 0.35:
             data, what = mutate_dicom_header(case.data, rng)
+        elif case.suffix in (".nii", ".nii.gz") and roll < 0.35:
+            from scripts.fuzz_volumes import mutate_nifti_header
+
+            data, what = mutate_nifti_header(case.data, rng)
         elif case.suffix in (".png", ".tif") and roll < 0.15:
             data, what = mutate_image_header(case, rng)
         else:

@@ -132,7 +132,7 @@ def test_csv_has_the_issue_columns_one_row_per_scan(classifier, mixed_folder, tm
         assert reader.fieldnames == [
             "path", "slice", "frame", "status", "error", "predicted_class", "confidence",
             "prob_glioma", "prob_meningioma", "prob_notumor", "prob_pituitary",
-            "p_tumour", "flags", "image_sha256", "model_sha256",
+            "p_tumour", "flags", "image_sha256", "model_sha256", "plane",
             "raw_prob_glioma", "raw_prob_meningioma", "raw_prob_notumor", "raw_prob_pituitary",
         ]
         table = list(reader)

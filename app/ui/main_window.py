@@ -34,13 +34,14 @@ from app.ui.window_batch import BatchMixin
 from app.ui.window_dialogs import DialogsMixin, user_message
 from app.ui.window_drop import DropMixin
 from app.ui.window_menus import MenusMixin
+from app.ui.window_volume import VolumeMixin
 from app.ui.workers import GeneratorWorker, await_workers, start_worker
 
 log = logging.getLogger(__name__)
 NOTICE = "Research use only — not for diagnosis"
 
 
-class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, QMainWindow):
+class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, VolumeMixin, QMainWindow):
     """``scan_shown`` fires after a scan is drawn, ``prediction_shown`` after a result is drawn,
     ``batch_finished`` when a batch ends (completed or cancelled)."""
 
@@ -81,6 +82,7 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, QMainWindow):
         self._build_widgets()
         self.exporter = ReportExporter(self)
         self._build_menus()
+        self._build_volume_view()
         self._fit_to_screen(1440, 900)
         self.results.heatmap.set_colormaps(list(gradcam.COLORMAPS), self.settings.colormap)
         self.results.heatmap.set_opacity(self.settings.opacity)
@@ -280,6 +282,7 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, QMainWindow):
             start = next((i for i, s in enumerate(scans) if Path(s.source).resolve() == wanted), start)
         self.setWindowTitle(f"BrainLens — {first.source.name if len(scans) == 1 else first.source.parent.name}")
         self.view.set_scans(scans, start)
+        self._volume_opened(scans)
         message = f"Opened {len(scans)} scans" if len(scans) > 1 else f"Opened {first.label}"
         if isinstance(self._load_target_path, Path) and len(scans) > 1:
             message = f"Opened the whole series of {self._load_target_path.name} ({len(scans)} slices)"
@@ -313,6 +316,7 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, QMainWindow):
         if worker is not self._classify_worker:
             return  # a result for scans no longer shown
         index, prediction = pair
+        self._volume_prediction(index, prediction)
         if self.view.add_prediction(index, prediction):
             if "first_result_s" not in self.timings and self._opened_at is not None:
                 self.timings["first_result_s"] = time.perf_counter() - self._opened_at

@@ -38,7 +38,7 @@ class DropHint(QWidget):
         title.setObjectName("dropTitle")
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         detail = QLabel(
-            "DICOM files and series, JPG, PNG or TIFF.\n"
+            "DICOM files and series, NIfTI volumes (.nii, .nii.gz, .mgz), JPG, PNG or TIFF.\n"
             "Or use File ▸ Open file (Ctrl+O) or Open folder (Ctrl+Shift+O).\n"
             "A folder of many scans is classified as a batch."
         )
@@ -125,7 +125,7 @@ class ViewerPage(QStackedWidget):
         self.ruler_button.setToolTip("Drag on the image to measure a distance in mm (or Shift+drag at any time)")
         self.tags_button = QPushButton("DICOM tags…")
         self.tags_button.setToolTip("Every tag of the slice on screen, searchable (Ctrl+T)")
-        tools = QHBoxLayout()
+        self.tools = tools = QHBoxLayout()
         tools.setContentsMargins(8, 4, 8, 2)
         tools.addWidget(QLabel("Window"))
         tools.addWidget(self.presets)

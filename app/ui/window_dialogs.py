@@ -14,7 +14,7 @@ from app.ui.about import AboutModelDialog
 from app.ui.settings import SettingsDialog, UiSettings, save_settings
 
 log = logging.getLogger(__name__)
-FILE_FILTER = "Scans (*.dcm *.dicom *.ima *.jpg *.jpeg *.png *.tif *.tiff *.bmp);;All files (*)"
+FILE_FILTER = "Scans (*.dcm *.dicom *.ima *.jpg *.jpeg *.png *.tif *.tiff *.bmp *.nii *.nii.gz *.mgz *.mgh);;All files (*)"
 
 
 def user_message(error: BaseException) -> str:

@@ -69,6 +69,9 @@ class ModelCard:
     export: dict[str, Any] = field(default_factory=dict)  # date, tool versions, parity figures
     quantization: dict[str, Any] = field(default_factory=dict)  # agreement with float32
     ood_reference: dict[str, Any] = field(default_factory=dict)  # embedding statistics
+    # The slice planes the training images were cut in; a volume is classified in these planes
+    # (older cards have no field: their models were trained on axial slices).
+    training_planes: tuple[str, ...] = ("axial",)
     intended_use: str = (
         "Research and education: exploring how a CNN classifies axial brain MRI slices."
     )
@@ -98,6 +101,8 @@ class ModelCard:
             values["input"] = InputSpec(**spec)
             values["class_names"] = tuple(values["class_names"])
             values["gradcam_shape"] = tuple(values["gradcam_shape"])
+            if "training_planes" in values:
+                values["training_planes"] = tuple(values["training_planes"])
             card = cls(**values)
         except (KeyError, TypeError) as exc:
             raise ModelCardError(f"the model card is incomplete or malformed: {exc}") from exc
@@ -127,5 +132,9 @@ class ModelCard:
             raise ModelCardError("only NHWC inputs with 1 or 3 channels are supported")
         if self.input.height <= 0 or self.input.width <= 0:
             raise ModelCardError("the model card's input size must be positive")
+        unknown = [p for p in self.training_planes if p not in ("axial", "coronal", "sagittal")]
+        if unknown or not self.training_planes:
+            raise ModelCardError(f"the model card's training_planes {list(self.training_planes)} must be "
+                                 "one or more of axial, coronal, sagittal")
         if not self.temperature > 0:
             raise ModelCardError("the model card's temperature must be positive")

@@ -160,7 +160,8 @@ class Classifier:
             tensor=tensor,
             source_shape=(int(display.shape[0]), int(display.shape[1])),
             crop_box=box,
-            signals=ood.measure(display, head_box, plane=plane),
+            # a plane the model was trained on is no reason for "not assessed"
+            signals=ood.measure(display, head_box, plane=None if plane in self.card.training_planes else plane),
             modality_reason=modality.modality_reason(modality_code),
         )
 

@@ -98,6 +98,7 @@ class BatchReport:
         self.rows: list[_Row] = []
         self.series: list[_SeriesRow] = []
         self.patients = StudyIdentities()  # filled only when not anonymised
+        self.volumes: list = []  # app.core.reports.volume_report.VolumeRow, one per volume
 
     def _name(self, item: Any, number: int) -> str:
         if self.anonymise:
@@ -143,6 +144,10 @@ class BatchReport:
             getattr(item, "majority_class", None), top_label,
             getattr(item, "top_p_tumour", None) if hasattr(item, "top_p_tumour")
             else getattr(item, "max_p_tumour", None)))
+        if getattr(item, "kind", None) == "volume":
+            from app.core.reports.volume_report import VolumeRow
+
+            self.volumes.append(VolumeRow.from_summary(item, name))
 
     def extend(self, items: Iterable[Any]) -> BatchReport:
         for item in items:
@@ -207,6 +212,10 @@ class BatchReport:
                                    for s in self.series],
                                   ["Series", "Slices", "Majority class", "Highest P(tumour) at",
                                    "P(tumour)"], [62 * mm, 14 * mm, 34 * mm, 36 * mm, None])]
+        if self.volumes:
+            from app.core.reports.volume_report import volume_story
+
+            story += volume_story(self.volumes, self.model.display_name)
         return story
 
     def _table(self, rows: list[list[str]], header: list[str], widths: list[float | None]) -> Table:

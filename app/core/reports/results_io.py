@@ -31,7 +31,7 @@ def csv_columns(class_names: Sequence[str]) -> list[str]:
     return [
         "path", "slice", "frame", "status", "error", "predicted_class", "confidence",
         *(f"prob_{name}" for name in class_names),
-        "p_tumour", "flags", "image_sha256", "model_sha256",
+        "p_tumour", "flags", "image_sha256", "model_sha256", "plane",
         *(f"raw_prob_{name}" for name in class_names),
     ]
 
@@ -70,6 +70,7 @@ def csv_row(item: BatchItem, class_names: Sequence[str], model_sha256: str,
         "flags": ";".join(item_flags(item, threshold)),
         "image_sha256": item.image_sha256,
         "model_sha256": model_sha256,
+        "plane": item.plane or "",  # a volume's slice: the plane its slice number counts in
     }
     for name in class_names:
         row[f"prob_{name}"] = format_probability(shown.get(name)) if shown else ""
@@ -89,6 +90,8 @@ def json_result(item: BatchItem, threshold: float | None = None) -> dict[str, An
         "error": item.error,
         "image_sha256": item.image_sha256,
     }
+    if item.plane is not None:
+        result["plane"] = item.plane
     if p is not None:
         shown = verdict.reported_probabilities(p)
         result.update(
@@ -106,6 +109,15 @@ def json_result(item: BatchItem, threshold: float | None = None) -> dict[str, An
 
 
 def json_series(summary: SeriesSummary) -> dict[str, Any]:
+    result = _json_series(summary)
+    if getattr(summary, "kind", "series") == "volume":
+        from app.core.reports.volume_report import volume_fields
+
+        result.update(volume_fields(summary))
+    return result
+
+
+def _json_series(summary: SeriesSummary) -> dict[str, Any]:
     return {
         "path": str(summary.path),
         "label": summary.label,

@@ -41,6 +41,7 @@ class BatchItem:
     series_uid: str | None = field(default=None, repr=False)
     kind: str = "scan"
     patient: str | None = field(default=None, repr=False)  # DICOM patient name (else ID); an identifier
+    plane: str | None = None  # a volume's slice: the plane it was cut in (slice_index counts in it)
 
     @property
     def ok(self) -> bool:
@@ -90,6 +91,7 @@ class _SeriesState:
     remaining: int
     items: list[tuple[int | None, str, Prediction | None]] = field(default_factory=list)
     patient: str | None = None
+    volume: object | None = None  # app.core.runs.volumes.VolumeProgress for a volume source
 
 
 def run_batch(
@@ -104,18 +106,27 @@ def run_batch(
     prefetch: int = 2,
     workers: int | None = None,
     keep_scans: bool = True,
+    plane: str = "axial",
+    volume_heatmaps: bool = False,
 ) -> Iterator[BatchItem | SeriesSummary]:
     """Classify every scan under ``paths`` (files and folders), yielding results in order.
 
-    ``crop`` None follows the model card. Progress counts files. After ``cancel.cancel()`` the
-    generator stops before the next batch; everything already yielded stands. ``workers`` (decoding
-    threads) defaults to ``decode_workers(classifier)``.
+    ``crop`` None follows the model card. Progress counts files (a volume counts once). After
+    ``cancel.cancel()`` the generator stops before the next batch; everything already yielded stands.
+    ``workers`` (decoding threads) defaults to ``decode_workers(classifier)``. Volumes are classified
+    slice by slice in the planes ``app.core.runs.volumes.volume_planes(card, plane)`` gives; their
+    ``VolumeSummary`` carries the heatmap volume when ``volume_heatmaps``.
     """
+    from app.core.runs.volumes import VolumeProgress, volume_planes
+
     batch_size = max(1, int(batch_size))
+    planes = volume_planes(classifier.card, plane)
     sources = list(iter_sources(paths, recursive=recursive))
-    units = [_Unit(s, i, j) for i, s in enumerate(sources) for j in range(len(s.paths))]
+    units = [_Unit(s, i, j) for i, s in enumerate(sources) for j in range(1 if s.kind == "volume" else len(s.paths))]
     total, done = len(units), 0
     series = {i: _SeriesState(s, len(s.paths)) for i, s in enumerate(sources) if s.kind == "series"}
+    series.update({i: _SeriesState(s, 1, volume=VolumeProgress(planes, volume_heatmaps))
+                   for i, s in enumerate(sources) if s.kind == "volume"})
     report = on_progress or (lambda progress: None)
     report(Progress(total, 0, "starting"))
     cancelled = (lambda: cancel is not None and cancel.cancelled)
@@ -123,7 +134,9 @@ def run_batch(
     pending: deque[tuple[_Unit, Future]] = deque()
     buffer: list[_Entry] = []
     todo = iter(units)
-    max_in_flight = max(1, prefetch) * batch_size
+    waiting: _Unit | None = None
+    prefetch = max(1, prefetch)
+    max_in_flight = prefetch * batch_size
 
     def flush() -> Iterator[BatchItem | SeriesSummary]:
         nonlocal done
@@ -140,6 +153,7 @@ def run_batch(
                     item.prediction = next(predictions)
                 else:
                     item.status, item.error = "error", failure
+            scan = item.scan
             if not keep_scans:
                 item.scan = None
             yield item
@@ -147,6 +161,8 @@ def run_batch(
             if state is not None:
                 state.items.append((item.slice_index, item.label, item.prediction))
                 state.patient = state.patient or item.patient
+                if state.volume is not None:
+                    state.volume.add(scan, item.plane, item.slice_index, item.label, item.prediction)
             if entry.last_of_unit:
                 done += 1
                 report(Progress(total, done, item.label))
@@ -162,10 +178,14 @@ def run_batch(
         try:
             while True:
                 while len(pending) < max_in_flight:
-                    unit = next(todo, None)
+                    unit = waiting or next(todo, None)
+                    waiting = None
                     if unit is None:
                         break
-                    pending.append((unit, pool.submit(_load_unit, unit, classifier, crop)))
+                    if unit.source.kind == "volume" and sum(u.source.kind == "volume" for u, _ in pending) >= prefetch:
+                        waiting = unit  # a volume is many slices: at most ``prefetch`` of them decoded ahead
+                        break
+                    pending.append((unit, pool.submit(_load_unit, unit, classifier, crop, planes)))
                 if not pending or cancelled():
                     break
                 unit, future = pending.popleft()
@@ -192,9 +212,15 @@ def decode_workers(classifier: Classifier) -> int:
     return 1
 
 
-def _load_unit(unit: _Unit, classifier: Classifier, crop: bool | None):
-    """On a pool thread: decode one file and prepare its scans for the model."""
+def _load_unit(unit: _Unit, classifier: Classifier, crop: bool | None, planes: tuple[str, ...] = ("axial",)):
+    """On a pool thread: decode one file (or a whole volume) and prepare its scans for the model."""
     source = unit.source
+    if source.kind == "volume":
+        from app.core.runs.volumes import classifiable_slices
+        from app.core.scans.loading import load_volume
+
+        scans = classifiable_slices(load_volume(source), planes)
+        return [(scan, classifier.prepare(scan.display, crop=crop, plane=scan_plane(scan))) for scan in scans]
     path = source.paths[unit.file_index]
     kind = "dicom" if source.kind == "series" else source.kind
     scans = load_source(ScanSource(kind, (path,), source.series_uid, source.description))
@@ -240,6 +266,7 @@ def _entries(unit: _Unit, future: Future) -> list[_Entry]:
             image_sha256=scan.file_sha256,
             series_uid=unit.source.series_uid,
             patient=scan_patient(scan),
+            plane=scan.plane,
         )
         entries.append(_Entry(item, prepared, unit, n == len(loaded) - 1))
     return entries
@@ -260,6 +287,11 @@ def _sha256_or_empty(path: Path) -> str:
 
 
 def _summarise(state: _SeriesState) -> SeriesSummary:
+    if state.volume is not None:
+        from app.core.runs.volumes import summarise_volume
+
+        failed = sum(p is None for _, _, p in state.items)
+        return summarise_volume(state.volume, state.source.path, state.source.label, failed, state.source.series_uid)
     predictions = [(i, label, p) for i, label, p in state.items if p is not None]
     assessed = [p.predicted_class for _, _, p in predictions if p.assessed]
     counts = Counter(assessed)

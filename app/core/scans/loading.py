@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from app.core.scans import dicom, images
+from app.core.scans import dicom, images, nifti
 from app.core.scans.crop import brain_bbox
 from app.core.errors import EmptyFileError, EmptyFolderError, NotAnImageError, ScanLoadError
 from app.core.scans.scan import Scan
@@ -28,8 +28,9 @@ NOT_FOUND = "This file or folder does not exist (it may have been moved or delet
 class ScanSource:
     """One unit of loading: an image file, a DICOM file, or a DICOM series (files in slice order).
 
-    kind is "image", "dicom", "series" or "unknown" (a file that is neither: loading it raises
-    ``NotAnImageError``, so a batch reports it instead of silently skipping it).
+    kind is "image", "dicom", "series", "volume" (a NIfTI/MGH file, or a non-axial DICOM series
+    with one geometry, rebuilt as a 3-D volume) or "unknown" (a file that is neither: loading it
+    raises ``NotAnImageError``, so a batch reports it instead of silently skipping it).
     """
 
     kind: str
@@ -43,6 +44,9 @@ class ScanSource:
 
     @property
     def label(self) -> str:
+        if self.kind == "volume" and len(self.paths) > 1:
+            what = f'"{self.description}"' if self.description else "DICOM volume"
+            return f"{self.path.parent.name}/ {what} ({len(self.paths)} slices)"
         if self.kind != "series":
             return self.path.name
         what = f'"{self.description}"' if self.description else "DICOM series"
@@ -135,13 +139,54 @@ def iter_sources(paths: str | Path | Iterable[str | Path], *, recursive: bool = 
                     headers.append(SliceHeader.from_dataset(file, dicom.read_dataset(file, stop_before_pixels=True)))
                 except ScanLoadError:
                     yield ScanSource("dicom", (file,))  # loading it reports the specific error
-            elif kind == "image":
-                yield ScanSource("image", (file,))
-            elif explicit or file.suffix.lower() in dicom.DICOM_SUFFIXES | images.IMAGE_SUFFIXES:
+            elif kind in ("image", "volume"):
+                yield ScanSource(kind, (file,))
+            elif explicit or file.suffix.lower() in dicom.DICOM_SUFFIXES | images.IMAGE_SUFFIXES or \
+                    nifti.has_volume_suffix(file):
                 yield ScanSource("unknown", (file,))
     for group in group_series(headers):
         kind = "series" if len(group.paths) > 1 else "dicom"
+        if kind == "series" and is_volume_series(group):
+            kind = "volume"
         yield ScanSource(kind, group.paths, group.series_uid, group.description)
+
+
+def is_volume_series(group) -> bool:
+    """A DICOM series acquired in another plane than axial (a sagittal 3-D T1, a coronal stack):
+    it is rebuilt as a volume and resliced, instead of being classified slice by slice as stored."""
+    from app.core.scans.volume_dicom import MIN_VOLUME_SLICES
+
+    plane = dicom.image_plane(group.orientation) if group.orientation else None
+    return plane not in (None, "axial") and group.sorted_by == "position" and len(group.paths) >= MIN_VOLUME_SLICES
+
+
+def load_volume(source: ScanSource):
+    """The ``app.core.scans.volume.Volume`` of a "volume" source (its file's SHA-256 recorded)."""
+    from app.core.scans.volume_dicom import load_dicom_volume
+
+    try:
+        if len(source.paths) == 1 and _sniff(source.path) == "volume":
+            volume = nifti.load_volume(source.path)
+        else:
+            volume = load_dicom_volume(source.paths)
+    except ScanLoadError:
+        raise
+    except MemoryError as exc:
+        raise ScanLoadError("There is not enough memory to open this volume.", source.path) from exc
+    except Exception as exc:  # noqa: BLE001 - a bug or an exotic file must not crash the caller
+        raise ScanLoadError(
+            f"This volume could not be opened because of an unexpected problem ({type(exc).__name__}).", source.path
+        ) from exc
+    volume.file_sha256 = file_sha256(source.path)
+    return volume
+
+
+def volume_scans(volume, plane: str = "axial", *, skip_empty: bool = True) -> list[Scan]:
+    """The slices of ``plane`` as scans; slices outside the head (``is_empty_slice``) are left out."""
+    from app.core.scans.volume import is_empty_slice
+
+    scans = (volume.slice_scan(plane, i) for i in range(volume.slice_count(plane)))
+    return [s for s in scans if not (skip_empty and is_empty_slice(s.display))]
 
 
 def load_source(
@@ -162,7 +207,25 @@ def load_source(
 
 def iter_load(source: ScanSource, *, crop: bool = False, crop_margin: int = 0) -> Iterator[Scan | LoadFailure]:
     """Scans of a source one file at a time (a long series never sits in memory at once);
-    a file that fails becomes a ``LoadFailure`` and the rest go on."""
+    a file that fails becomes a ``LoadFailure`` and the rest go on. A volume gives its axial
+    slices inside the head."""
+    if source.kind == "volume":
+        try:
+            scans = volume_scans(load_volume(source))
+            if not scans:
+                raise ScanLoadError("No slice of this volume shows anything brighter than its background; it is "
+                                    "empty or not an MRI.", source.path)
+        except ScanLoadError as exc:
+            yield LoadFailure(source.path, str(exc), exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug or an exotic file must not crash the caller
+            error = ScanLoadError(f"This volume could not be opened because of an unexpected problem "
+                                  f"({type(exc).__name__}).", source.path)
+            yield LoadFailure(source.path, str(error), error)
+            return
+        for scan in scans:
+            yield crop_scan(scan, crop_margin) if crop else scan
+        return
     total = len(source.paths)
     for index, path in enumerate(source.paths):
         try:
@@ -218,14 +281,16 @@ def _load_file(path: Path, kind: str) -> list[Scan]:
 
 
 def _sniff(path: Path) -> str:
-    """"dicom", "image" or "unknown" from the file's first bytes (extensions can lie)."""
+    """"dicom", "image", "volume" or "unknown" from the file's first bytes (extensions can lie)."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(132)
+            head = fh.read(352)
     except OSError:
         return "unknown"
     if head[128:132] == b"DICM":  # first: a DICOM preamble may itself look like a TIFF header
         return "dicom"
+    if nifti.looks_like_volume(path, head):  # before images: a gzip header is no image either way
+        return "volume"
     if images.looks_like_image(head):
         return "image"
     if dicom.looks_like_dicom(head):

@@ -79,6 +79,8 @@ class Scan:
         is the number of frames in that file.
     slice_index
         0-based position in its series after geometric sorting; ``series_length`` slices in all.
+        For a slice of a volume: its index in ``plane`` (canonical order: left→right,
+        posterior→anterior, inferior→superior).
     window
         (centre, width) applied to ``pixels`` to make ``display``; None when none was applied
         (8-bit images, RGB).
@@ -99,6 +101,8 @@ class Scan:
     frame_count: int | None = None
     cropped: bool = False
     inverted: bool = False  # MONOCHROME1: display = 255 - window(pixels); re-windowing must invert too
+    plane: str | None = None  # a volume's slice: the plane it was cut in ("axial", "coronal", "sagittal")
+    volume: Any = field(default=None, repr=False, compare=False)  # that volume (app.core.scans.volume.Volume)
 
     def __post_init__(self) -> None:
         self.source = Path(self.source)
@@ -110,7 +114,7 @@ class Scan:
         parts = []
         if self.slice_index is not None:
             total = f"/{self.series_length}" if self.series_length else ""
-            parts.append(f"slice {self.slice_index + 1}{total}")
+            parts.append(f"{self.plane + ' ' if self.plane else ''}slice {self.slice_index + 1}{total}")
         if self.frame is not None:
             total = f"/{self.frame_count}" if self.frame_count else ""
             parts.append(f"frame {self.frame + 1}{total}")

@@ -49,6 +49,7 @@ class SeriesGroup:
     paths: tuple[Path, ...]
     description: str | None = None
     sorted_by: str = "name"  # "position", "instance" or "name"
+    orientation: tuple[float, ...] | None = None  # ImageOrientationPatient of its first file
 
 
 def group_series(headers: Iterable[SliceHeader]) -> list[SeriesGroup]:
@@ -67,6 +68,7 @@ def group_series(headers: Iterable[SliceHeader]) -> list[SeriesGroup]:
             paths=tuple(h.path for h in ordered),
             description=members[0].series_description,
             sorted_by=sorted_by,
+            orientation=members[0].orientation,
         ))
     return sorted(result, key=lambda g: min(str(p) for p in g.paths))
 
