@@ -4,8 +4,8 @@
 
 Needs Debian's ``orthanc`` and ``orthanc-dicomweb``. Uploads two MNI series (two made-up patients),
 uses an in-memory keyring and a temporary config folder (the user's own are never touched), and saves
-docs/screenshots/09-pacs-nodes, 10-pacs-query (search results), 11-pacs-retrieved (the series opened
-from the PACS) and 12-pacs-send.
+docs/screenshots/14-pacs-nodes, 15-pacs-query (search results), 16-pacs-retrieved (the series opened
+from the PACS) and 17-pacs-send.
 """
 
 from __future__ import annotations
@@ -76,25 +76,25 @@ def _shoot(folder: Path, server, mri_data, orthanc_server) -> int:
     nodes = window_pacs.edit_nodes(window)
     nodes.nodes_list.setCurrentRow(0)
     wait_until(app, lambda: nodes.isVisible())
-    save(nodes, "09-pacs-nodes")
+    save(nodes, "14-pacs-nodes")
     nodes.accept()
 
     query = window_pacs.open_from_pacs(window)
     query.patient_name.setText("Roe*")
     query.search()
     wait_until(app, lambda: query.table.rowCount() == 2 and not query.busy)
-    save(query, "10-pacs-query")
+    save(query, "15-pacs-query")
     query.table.selectRow(0 if query.matches[0].n_images == 20 else 1)
     query.retrieve()
     wait_until(app, lambda: len(window.view.scans) == 20, 120)
     wait_until(app, lambda: len(window.view.predictions) == 20, 300)
-    save(window, "11-pacs-retrieved")
+    save(window, "16-pacs-retrieved")
 
     send = window_pacs.send_results(window)
     send.node.setCurrentIndex(send.node.findData("Radiology DICOMweb"))
     send.send()
     wait_until(app, lambda: send.status.text().startswith(("Sent", "Radiology")), 120)
-    save(send, "12-pacs-send")
+    save(send, "17-pacs-send")
     print(send.status.text())
     send.accept()
     window.close()
