@@ -113,6 +113,8 @@ def _run(args, classifier: Classifier, writer, done: DoneScans | None, out, err)
         return EXIT_SOME_FAILED
     if interrupted:
         return EXIT_INTERRUPTED
+    if done is not None and not tally.counts:  # resumed, and nothing was left to do
+        return EXIT_OK
     return EXIT_OK if tally.counts["ok"] and not tally.counts["error"] else EXIT_SOME_FAILED
 
 
