@@ -18,9 +18,21 @@ from pathlib import Path
 
 from app.core.errors import BrainLensError
 from app.core.model.inference import Classifier
-from app.core.reports.results_table import DoneScans, check_columns, done_scans, open_table_writer, row_builder
+from app.core.reports.results_table import (
+    DoneScans,
+    check_columns,
+    done_scans,
+    open_table_writer,
+    row_builder,
+)
 from app.core.runs.batch import ScanFile, source_files
-from app.core.runs.ray_engine import RayPlan, classify_on_ray, connect, default_workers, require_ray
+from app.core.runs.ray_engine import (
+    RayPlan,
+    classify_on_ray,
+    connect,
+    default_workers,
+    require_ray,
+)
 from app.core.scans.loading import iter_sources
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

@@ -20,8 +20,8 @@ from tests import mri_data
 ray = pytest.importorskip("ray", reason="the cluster extra is not installed: pip install -e '.[cluster]'")
 pytest.importorskip("pyarrow")
 
-from app import cli  # noqa: E402
-from app.core.reports.results_table import read_rows  # noqa: E402
+from app import cli
+from app.core.reports.results_table import read_rows
 
 pytestmark = pytest.mark.timeout(300)
 KAGGLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kaggle" / "test-dev"
@@ -33,7 +33,8 @@ ACTOR_TITLE = b"ScanClassifierActor"
 def local_ray():
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING",
+             _node_ip_address="127.0.0.1")  # loopback only
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield ray
     ray.shutdown()
@@ -94,7 +95,7 @@ def test_ray_csv_equals_the_local_engine_row_for_row(local_ray, mixed_folder, lo
 
 def test_interrupted_parquet_is_valid_and_resume_completes_it(local_ray, mixed_folder, local_rows, tmp_path,
                                                                monkeypatch, capsys):
-    import app.cli_ray as cli_ray
+    from app import cli_ray
 
     out = tmp_path / "ray.parquet"
     real = cli_ray.classify_on_ray
