@@ -18,6 +18,7 @@ from pathlib import Path
 
 from app.core.errors import BrainLensError
 from app.core.model.inference import Classifier
+from app.core.reports.results_io import NOT_ASSESSED_STATUS
 from app.core.reports.results_table import (
     DoneScans,
     check_columns,
@@ -127,7 +128,8 @@ def _run(args, classifier: Classifier, writer, done: DoneScans | None, out, err)
         return EXIT_INTERRUPTED
     if done is not None and not tally.counts:  # resumed, and nothing was left to do
         return EXIT_OK
-    return EXIT_OK if tally.counts["ok"] and not tally.counts["error"] else EXIT_SOME_FAILED
+    read = tally.counts["ok"] + tally.counts[NOT_ASSESSED_STATUS]
+    return EXIT_OK if read and not tally.counts["error"] else EXIT_SOME_FAILED
 
 
 def writer_columns(classifier: Classifier) -> list[str]:
@@ -156,29 +158,30 @@ class _Tally:
         columns = {name: table.column(name).to_pylist() for name in ("path", "status", "error", "predicted_class")}
         for path, status, error, label in zip(*columns.values()):
             self.counts[status] += 1
-            if status == "ok":
-                self.classes[label] += 1
+            if status != "error":
+                self.classes[label or NOT_ASSESSED_STATUS] += 1
             elif len(self.failures) < FAILURES_SHOWN:
                 self.failures.append((path, error))
 
 
 def summary_lines(tally: _Tally, elapsed: float, classifier: Classifier, plan: RayPlan, path: Path,
                   done: DoneScans | None, interrupted: bool) -> list[str]:
-    ok, error = tally.counts["ok"], tally.counts["error"]
-    rate = f", {ok / elapsed:.2f} scans/s" if elapsed > 0 and ok else ""
+    ok, unassessed, error = tally.counts["ok"], tally.counts[NOT_ASSESSED_STATUS], tally.counts["error"]
+    total = ok + unassessed + error
+    rate = f", {(total - error) / elapsed:.2f} scans/s" if elapsed > 0 and total > error else ""
     where = f"{plan.workers} Ray worker(s) × {plan.cpus_per_worker} CPU"
     if plan.gpus_per_worker:
         where += f" + {plan.gpus_per_worker:g} GPU"
     lines = [""]
     if interrupted:
         lines.append(f"Interrupted: the results so far have been written to {path}.")
-    lines.append(f"{ok} of {ok + error} scans classified, {error} failed ({elapsed:.1f} s{rate}; "
+    lines.append(f"{total} scans: {ok} classified, {unassessed} not assessed, {error} failed ({elapsed:.1f} s{rate}; "
                  f"{classifier.card.name} {classifier.card.version} on {where})")
     if done is not None:
         lines.append(f"resumed: {done.rows} rows already in {path.name} were kept and their scans skipped")
     if tally.classes:
         lines.append("classes: " + ", ".join(f"{name} {n}" for name, n in tally.classes.most_common()))
-    if not ok + error and done is None:
+    if not total and done is None:
         lines.append("Nothing to classify: no image or DICOM files were found.")
     if tally.failures:
         lines.append("Could not classify:")

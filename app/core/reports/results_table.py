@@ -43,7 +43,7 @@ def row_builder(class_names: Sequence[str], model_sha256: str,
 
 
 def is_float_column(name: str) -> bool:
-    return name in ("confidence", "p_tumour") or name.startswith("prob_")
+    return name in ("confidence", "p_tumour") or name.startswith(("prob_", "raw_prob_"))
 
 
 def parquet_schema(columns: Sequence[str]) -> Any:
@@ -259,7 +259,7 @@ def audit_event(row: dict[str, str], model_info: Any, action: str = "cluster_cla
     """The audit record of one classified row (None for an error row: nothing was classified)."""
     from app.core.reports.audit import AuditEvent
 
-    if row.get("status") != "ok":
+    if row.get("status") == "error":
         return None
     number = (lambda text: float(text) if text else None)
     return AuditEvent(
@@ -268,7 +268,7 @@ def audit_event(row: dict[str, str], model_info: Any, action: str = "cluster_cla
         model=f"{model_info.name} {model_info.version}",
         model_sha256=row.get("model_sha256") or None,
         device=model_info.device,
-        result=row.get("predicted_class") or None,
+        result=row.get("predicted_class") or "not assessed",
         confidence=number(row.get("confidence", "")),
         p_tumour=number(row.get("p_tumour", "")),
         flags=tuple(flag for flag in row.get("flags", "").split(";") if flag),
