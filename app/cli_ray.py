@@ -159,7 +159,7 @@ class _Tally:
         for path, status, error, label in zip(*columns.values()):
             self.counts[status] += 1
             if status != "error":
-                self.classes[label or NOT_ASSESSED_STATUS] += 1
+                self.classes[label or "not assessed"] += 1
             elif len(self.failures) < FAILURES_SHOWN:
                 self.failures.append((path, error))
 
