@@ -22,7 +22,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[train,export,dev,installer]'
+	$(PY) -m pip install --quiet -e '.[train,export,dev,installer,cluster]'
 	touch $@
 
 venv: $(STAMP)

@@ -29,6 +29,7 @@ from app.core.reports.numbers import format_probability
 from app.core.reports.results_io import NOT_ASSESSED_STATUS, CsvResultWriter, JsonResultWriter, item_flags, item_status
 from app.core.version import app_version
 from app.cli_warnings import ReaderWarnings
+from app.cli_ray import add_cluster_arguments, classify_on_cluster, uses_cluster
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SAMPLE_NAME = "mni_axial_z90.png"
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                       "for DICOM nodes, WADO-RS for DICOMweb)")
     pacs.add_argument("--send-results", action="store_true", help="send the heatmap (SC), the report (PDF) and a "
                       "structured report (SR) of each study back to the node")
+    add_cluster_arguments(parser)
     return parser
 
 
@@ -228,6 +230,8 @@ def classify(args: argparse.Namespace, *, out=None, err=None, classifier: Classi
     if not args.paths and not from_pacs:
         print("brainlens: give files or folders to classify, or --from-pacs QUERY", file=err)
         return EXIT_USAGE
+    if uses_cluster(args):
+        return classify_on_cluster(args, out=out, err=err)
     if classifier is None:
         try:
             classifier = Classifier(args.model, device=args.device)

@@ -134,26 +134,34 @@ def _json_series(summary: SeriesSummary) -> dict[str, Any]:
 
 
 class CsvResultWriter:
-    """One row per scan item (series summaries are not rows), flushed as written."""
+    """One row per scan item (series summaries are not rows), flushed as written. ``append`` adds
+    to an existing file of the same columns (its header is not written again)."""
 
     def __init__(self, path: str | Path, class_names: Sequence[str], model_sha256: str,
-                 threshold: float | None = None) -> None:
+                 threshold: float | None = None, *, append: bool = False) -> None:
         self.path = Path(path)
         self.class_names = tuple(class_names)
         self.model_sha256 = model_sha256
         self.threshold = threshold
-        self._file: TextIO = open(self.path, "w", newline="", encoding="utf-8")
+        has_header = append and self.path.exists() and self.path.stat().st_size > 0
+        self._file: TextIO = open(self.path, "a" if append else "w", newline="", encoding="utf-8")
         self._writer = csv.DictWriter(self._file, fieldnames=csv_columns(self.class_names))
-        self._writer.writeheader()
+        if not has_header:
+            self._writer.writeheader()
         self._file.flush()
         self.rows = 0
 
     def write(self, item: BatchItem | SeriesSummary) -> None:
         if isinstance(item, SeriesSummary):
             return
-        self._writer.writerow(csv_row(item, self.class_names, self.model_sha256, self.threshold))
+        self.write_rows([csv_row(item, self.class_names, self.model_sha256, self.threshold)])
+
+    def write_rows(self, rows: Iterable[dict[str, str]]) -> None:
+        """Rows already built by ``csv_row`` (e.g. on Ray workers), flushed together."""
+        for row in rows:
+            self._writer.writerow(row)
+            self.rows += 1
         self._file.flush()
-        self.rows += 1
 
     def close(self) -> None:
         if not self._file.closed:

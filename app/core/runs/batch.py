@@ -11,7 +11,7 @@ goes on.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -68,21 +68,41 @@ class SeriesSummary:
     patient: str | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True)
+class ScanFile:
+    """One file of one source, in plain values: what a decoding thread or a Ray worker loads."""
+
+    path: Path
+    kind: str  # the source's kind: "image", "dicom", "series", "volume" or "unknown"
+    index: int = 0  # 0-based position in its series
+    count: int = 1  # files in its source
+    series_uid: str | None = None
+    description: str | None = None
+    volume_paths: tuple[Path, ...] = ()  # a volume is loaded whole: all its files (a NIfTI volume: the one)
+
+
+def source_files(source: ScanSource) -> list[ScanFile]:
+    """The files of a source, each knowing its place in the series; a volume is one unit of work."""
+    if source.kind == "volume":
+        return [ScanFile(source.path, "volume", 0, 1, source.series_uid, source.description, source.paths)]
+    count = len(source.paths)
+    return [ScanFile(path, source.kind, i, count, source.series_uid, source.description)
+            for i, path in enumerate(source.paths)]
+
+
 @dataclass
-class _Unit:
-    """One file of one source: what a pool worker loads."""
+class ScanEntry:
+    """One scan of a decoded file: its result so far and its model input (None when it failed)."""
 
-    source: ScanSource
-    source_id: int
-    file_index: int
-
-
-@dataclass
-class _Entry:
     item: BatchItem
     prepared: PreparedInput | None
-    unit: _Unit
-    last_of_unit: bool
+    last_of_file: bool
+
+
+@dataclass
+class _Unit:
+    file: ScanFile
+    source_id: int
 
 
 @dataclass
@@ -122,7 +142,7 @@ def run_batch(
     batch_size = max(1, int(batch_size))
     planes = volume_planes(classifier.card, plane)
     sources = list(iter_sources(paths, recursive=recursive))
-    units = [_Unit(s, i, j) for i, s in enumerate(sources) for j in range(1 if s.kind == "volume" else len(s.paths))]
+    units = [_Unit(f, i) for i, s in enumerate(sources) for f in source_files(s)]
     total, done = len(units), 0
     series = {i: _SeriesState(s, len(s.paths)) for i, s in enumerate(sources) if s.kind == "series"}
     series.update({i: _SeriesState(s, 1, volume=VolumeProgress(planes, volume_heatmaps))
@@ -132,7 +152,7 @@ def run_batch(
     cancelled = (lambda: cancel is not None and cancel.cancelled)
 
     pending: deque[tuple[_Unit, Future]] = deque()
-    buffer: list[_Entry] = []
+    buffer: list[tuple[_Unit, ScanEntry]] = []
     todo = iter(units)
     waiting: _Unit | None = None
     prefetch = max(1, prefetch)
@@ -140,37 +160,27 @@ def run_batch(
 
     def flush() -> Iterator[BatchItem | SeriesSummary]:
         nonlocal done
-        ready = [e for e in buffer if e.prepared is not None]
-        try:
-            predictions = iter(classifier.run([e.prepared for e in ready]))
-            failure = None
-        except Exception as exc:  # noqa: BLE001 - a model failure marks this batch, the run goes on
-            predictions, failure = None, f"The model failed on this image ({type(exc).__name__}: {exc})."
-        for entry in buffer:
+        predict_entries([entry for _, entry in buffer], classifier)
+        for unit, entry in buffer:
             item = entry.item
-            if entry.prepared is not None:
-                if predictions is not None:
-                    item.prediction = next(predictions)
-                else:
-                    item.status, item.error = "error", failure
             scan = item.scan
             if not keep_scans:
                 item.scan = None
             yield item
-            state = series.get(entry.unit.source_id)
+            state = series.get(unit.source_id)
             if state is not None:
                 state.items.append((item.slice_index, item.label, item.prediction))
                 state.patient = state.patient or item.patient
                 if state.volume is not None:
                     state.volume.add(scan, item.plane, item.slice_index, item.label, item.prediction)
-            if entry.last_of_unit:
+            if entry.last_of_file:
                 done += 1
                 report(Progress(total, done, item.label))
                 if state is not None:
                     state.remaining -= 1
                     if state.remaining == 0:
                         yield _summarise(state)
-                        del series[entry.unit.source_id]
+                        del series[unit.source_id]
         buffer.clear()
 
     workers = decode_workers(classifier) if workers is None else max(1, workers)
@@ -182,15 +192,15 @@ def run_batch(
                     waiting = None
                     if unit is None:
                         break
-                    if unit.source.kind == "volume" and sum(u.source.kind == "volume" for u, _ in pending) >= prefetch:
+                    if unit.file.kind == "volume" and sum(u.file.kind == "volume" for u, _ in pending) >= prefetch:
                         waiting = unit  # a volume is many slices: at most ``prefetch`` of them decoded ahead
                         break
-                    pending.append((unit, pool.submit(_load_unit, unit, classifier, crop, planes)))
+                    pending.append((unit, pool.submit(load_entries, unit.file, classifier, crop, planes)))
                 if not pending or cancelled():
                     break
                 unit, future = pending.popleft()
-                buffer.extend(_entries(unit, future))
-                if sum(e.prepared is not None for e in buffer) >= batch_size or not pending:
+                buffer.extend((unit, entry) for entry in future.result())
+                if sum(e.prepared is not None for _, e in buffer) >= batch_size or not pending:
                     if cancelled():
                         break
                     yield from flush()
@@ -212,51 +222,37 @@ def decode_workers(classifier: Classifier) -> int:
     return 1
 
 
-def _load_unit(unit: _Unit, classifier: Classifier, crop: bool | None, planes: tuple[str, ...] = ("axial",)):
-    """On a pool thread: decode one file (or a whole volume) and prepare its scans for the model."""
-    source = unit.source
-    if source.kind == "volume":
-        from app.core.runs.volumes import classifiable_slices
-        from app.core.scans.loading import load_volume
-
-        scans = classifiable_slices(load_volume(source), planes)
-        return [(scan, classifier.prepare(scan.display, crop=crop, plane=scan_plane(scan))) for scan in scans]
-    path = source.paths[unit.file_index]
-    kind = "dicom" if source.kind == "series" else source.kind
-    scans = load_source(ScanSource(kind, (path,), source.series_uid, source.description))
-    if source.kind == "series":
-        scans = [replace(s, slice_index=unit.file_index, series_length=len(source.paths)) for s in scans]
-    return [(scan, classifier.prepare(scan.display, crop=crop, plane=scan_plane(scan),
-                                      modality_code=scan_modality(scan))) for scan in scans]
-
-
-def _entries(unit: _Unit, future: Future) -> list[_Entry]:
-    path = unit.source.paths[unit.file_index]
+def load_entries(file: ScanFile, classifier: Classifier, crop: bool | None,
+                 planes: tuple[str, ...] = ("axial",)) -> list[ScanEntry]:
+    """Decode one file and prepare its scans for the model (any thread, any process): the per-file
+    step the local engine and the Ray engine share. Never raises: a file that fails becomes one
+    ``status="error"`` entry with the loader's reason."""
     try:
-        loaded = future.result()
+        loaded = _load_file(file, classifier, crop, planes)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a row with a reason
         message = str(exc) if isinstance(exc, BrainLensError) else (
             f"This file could not be processed because of an unexpected problem ({type(exc).__name__})."
         )
-        series = unit.source.kind == "series"
+        series = file.kind == "series"
         item = BatchItem(
-            path=path,
-            label=_error_label(unit),
+            path=file.path,
+            label=_error_label(file),
             status="error",
             error=message or ScanLoadError.default_message,
-            slice_index=unit.file_index if series else None,
-            series_length=len(unit.source.paths) if series else None,
-            image_sha256=_sha256_or_empty(path),
-            series_uid=unit.source.series_uid,
+            slice_index=file.index if series else None,
+            series_length=file.count if series else None,
+            image_sha256=_sha256_or_empty(file.path),
+            series_uid=file.series_uid,
         )
-        return [_Entry(item, None, unit, True)]
+        return [ScanEntry(item, None, True)]
     if not loaded:  # a file with no frames: nothing to classify, but it must not vanish
+        path = file.path
         item = BatchItem(path, path.name, "error", ScanLoadError.default_message, image_sha256=_sha256_or_empty(path))
-        return [_Entry(item, None, unit, True)]
+        return [ScanEntry(item, None, True)]
     entries = []
     for n, (scan, prepared) in enumerate(loaded):
         item = BatchItem(
-            path=path,
+            path=file.path,
             label=scan.label,
             status="ok",
             frame=scan.frame,
@@ -264,19 +260,52 @@ def _entries(unit: _Unit, future: Future) -> list[_Entry]:
             series_length=scan.series_length,
             scan=scan,
             image_sha256=scan.file_sha256,
-            series_uid=unit.source.series_uid,
+            series_uid=file.series_uid,
             patient=scan_patient(scan),
             plane=scan.plane,
         )
-        entries.append(_Entry(item, prepared, unit, n == len(loaded) - 1))
+        entries.append(ScanEntry(item, prepared, n == len(loaded) - 1))
     return entries
 
 
-def _error_label(unit: _Unit) -> str:
-    name = unit.source.paths[unit.file_index].name
-    if unit.source.kind == "series":
-        return f"{name} — slice {unit.file_index + 1}/{len(unit.source.paths)}"
-    return name
+def predict_entries(entries: Sequence[ScanEntry], classifier: Classifier) -> None:
+    """One batched model run over the entries that decoded, filling in their predictions; a model
+    failure marks those entries as errors and the run goes on. The model inputs are dropped."""
+    ready = [entry for entry in entries if entry.prepared is not None]
+    try:
+        predictions = classifier.run([entry.prepared for entry in ready])
+    except Exception as exc:  # noqa: BLE001 - a model failure marks this batch, the run goes on
+        failure = f"The model failed on this image ({type(exc).__name__}: {exc})."
+        for entry in ready:
+            entry.item.status, entry.item.error = "error", failure
+    else:
+        for entry, prediction in zip(ready, predictions):
+            entry.item.prediction = prediction
+    for entry in ready:
+        entry.prepared = None
+
+
+def _load_file(file: ScanFile, classifier: Classifier, crop: bool | None, planes: tuple[str, ...]):
+    """Decode one file (or a whole volume, in ``planes``) and prepare its scans for the model."""
+    if file.kind == "volume":
+        from app.core.runs.volumes import classifiable_slices
+        from app.core.scans.loading import load_volume
+
+        volume = load_volume(ScanSource("volume", file.volume_paths, file.series_uid, file.description))
+        return [(scan, classifier.prepare(scan.display, crop=crop, plane=scan_plane(scan)))
+                for scan in classifiable_slices(volume, planes)]
+    kind = "dicom" if file.kind == "series" else file.kind
+    scans = load_source(ScanSource(kind, (file.path,), file.series_uid, file.description))
+    if file.kind == "series":
+        scans = [replace(s, slice_index=file.index, series_length=file.count) for s in scans]
+    return [(scan, classifier.prepare(scan.display, crop=crop, plane=scan_plane(scan),
+                                      modality_code=scan_modality(scan))) for scan in scans]
+
+
+def _error_label(file: ScanFile) -> str:
+    if file.kind == "series":
+        return f"{file.path.name} — slice {file.index + 1}/{file.count}"
+    return file.path.name
 
 
 def _sha256_or_empty(path: Path) -> str:
