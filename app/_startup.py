@@ -250,7 +250,7 @@ def enable_native_crash_log() -> Path | None:
         return Path(_fault_file.name)
     try:
         path = _writable_log_dir() / "native-crash.log"
-        _fault_file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - must stay open
+        _fault_file = open(path, "a", encoding="utf-8")  # must stay open
         faulthandler.enable(file=_fault_file, all_threads=True)
         return path
     except (OSError, RuntimeError, ValueError):

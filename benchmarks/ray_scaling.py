@@ -184,7 +184,7 @@ def _table(totals, rss, args, load_before, load_after) -> str:
         "| contender | scans | scans/s (whole run) | scans/s (after first batch) |",
         "|---|---:|---:|---:|",
     ]
-    for name, (rows, seconds, _) in totals.items():
+    for name, (rows, _seconds, _) in totals.items():
         lines.append(f"| {name} | {rows} | {rate[name]:.3f} | {steady[name]:.3f} |")
     lines += [
         "",

@@ -92,7 +92,7 @@ def control_file(version: str, installed_kib: int, depends: list[str]) -> str:
 
 def _normalise_modes(root: Path) -> None:
     """0755 for folders and executables, 0644 for everything else (whatever the build's umask)."""
-    for folder, dirs, files in os.walk(root):
+    for folder, _dirs, files in os.walk(root):
         os.chmod(folder, 0o755)
         for name in files:
             path = Path(folder) / name

@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scripts.screenshots import OUT, SIZE, choose_model, save, wait_until
+from scripts.screenshots import OUT, SIZE, choose_model, save, wait_until  # noqa: E402
 
 
 def drop(window, path: Path) -> None:

@@ -8,8 +8,8 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tests import mri_data  # noqa: E402
-from tests.pacs_fixtures import memory_keyring, orthanc, pacs_series, pacs_store  # noqa: E402,F401
+from tests import mri_data
+from tests.pacs_fixtures import memory_keyring, orthanc, pacs_series, pacs_store
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = REPO / "resources" / "models" / "brainlens-vgg16.onnx"

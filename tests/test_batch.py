@@ -16,7 +16,7 @@ from app.core.model.inference import Classifier
 from app.core.runs.progress import CancelToken, Progress
 from app.core.reports.results_io import CsvResultWriter, csv_columns, write_csv, write_json
 from tests import mri_data
-from tests.model_fixtures import CLASSES, tiny_model  # noqa: F401
+from tests.model_fixtures import CLASSES, tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import app.__main__ as entry
 from app import cli
 from app.core.model import providers
 from tests import mri_data
-from tests.model_fixtures import tiny_model  # noqa: F401
+from tests.model_fixtures import tiny_model
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,7 @@ from PIL import Image
 import app.__main__ as entry
 from app.core.reports.audit import default_log_path, verify_audit_log
 from tests import mri_data
-from tests.model_fixtures import tiny_model  # noqa: F401
+from tests.model_fixtures import tiny_model
 
 needs_pdftotext = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
 

@@ -12,7 +12,7 @@ from app.core.model import providers
 from app.core.errors import ModelLoadError
 from app.core.model.inference import Classifier, default_model_path, softmax
 from tests import mri_data
-from tests.model_fixtures import CLASSES, build_tiny_model, reference_outputs, tiny_card, tiny_model  # noqa: F401
+from tests.model_fixtures import CLASSES, build_tiny_model, reference_outputs, tiny_card, tiny_model
 
 
 @pytest.fixture(scope="module")

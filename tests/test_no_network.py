@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests import mri_data
-from tests.model_fixtures import tiny_model  # noqa: F401 (fixture)
+from tests.model_fixtures import tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -100,7 +100,7 @@ def test_the_guard_itself_catches_a_connection(no_network):
     assert len(no_network) == 2
 
 
-def test_core_load_classify_report_without_network(no_network, scans, tiny_model, tmp_path):  # noqa: F811
+def test_core_load_classify_report_without_network(no_network, scans, tiny_model, tmp_path):
     from app.core.runs.batch import run_batch
     from app.core.model.inference import Classifier
     from app.core.reports.results_io import CsvResultWriter
@@ -129,7 +129,7 @@ def _classify_command(scans: Path, model: Path, out: Path) -> list[str]:
 
 
 @pytest.fixture
-def model_for_cli(request, tiny_model) -> Path:  # noqa: F811
+def model_for_cli(request, tiny_model) -> Path:
     """The default model when built (the real thing), else the tiny test model."""
     default = REPO / "resources" / "models" / "brainlens-vgg16.onnx"
     return default if default.exists() else tiny_model
@@ -146,7 +146,7 @@ def test_cli_subprocess_with_sockets_disabled_classifies_real_scans(scans, model
     assert (tmp_path / "r.csv").read_text().count("\n") == 8  # header + 7 scans
 
 
-def test_onnxruntime_telemetry_is_off_in_the_cli(scans, tiny_model, tmp_path):  # noqa: F811
+def test_onnxruntime_telemetry_is_off_in_the_cli(scans, tiny_model, tmp_path):
     """ONNX Runtime 1.29+ keeps a device id and an upload queue under ~/.cache/Microsoft and sends
     them to Microsoft unless ORT_DISABLE_TELEMETRY is set before it is imported (app/core/__init__)."""
     home = tmp_path / "home"
@@ -224,7 +224,7 @@ def test_gui_start_up_under_strace_makes_no_inet_connection(scans, model_for_cli
 
 
 @pytest.mark.gui
-def test_gui_window_opens_and_classifies_without_network(no_network, qtbot, scans, tiny_model, tmp_path):  # noqa: F811
+def test_gui_window_opens_and_classifies_without_network(no_network, qtbot, scans, tiny_model, tmp_path):
     from PySide6.QtCore import QSettings
 
     from app.ui.main_window import MainWindow

@@ -20,8 +20,8 @@ from tests import mri_data
 ray = pytest.importorskip("ray", reason="the cluster extra is not installed: pip install -e '.[cluster]'")
 pytest.importorskip("pyarrow")
 
-from app import cli
-from app.core.reports.results_table import read_rows
+from app import cli  # noqa: E402 - after the skip, so a missing extra skips instead of failing
+from app.core.reports.results_table import read_rows  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 KAGGLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kaggle" / "test-dev"

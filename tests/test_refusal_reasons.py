@@ -14,7 +14,7 @@ from app import cli
 from app.core.errors import EmptyFileError
 from app.core.scans.loading import load_scans
 from tests import mri_data
-from tests.model_fixtures import tiny_model  # noqa: F401
+from tests.model_fixtures import tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def run(capsys, *argv) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_a_ct_says_it_is_a_ct_not_an_mri(capsys, tiny_model, ct_folder, tmp_path):  # noqa: F811
+def test_a_ct_says_it_is_a_ct_not_an_mri(capsys, tiny_model, ct_folder, tmp_path):
     out_csv, out_json = tmp_path / "r.csv", tmp_path / "r.json"
     code, out, _ = run(capsys, ct_folder, "--model", tiny_model, "--csv", out_csv, "--json", out_json, "--no-audit")
     assert code == 0
@@ -55,7 +55,7 @@ def test_a_ct_says_it_is_a_ct_not_an_mri(capsys, tiny_model, ct_folder, tmp_path
     assert doc["summary"]["not_assessed"] >= 1
 
 
-def test_the_result_panel_names_a_ct_as_a_ct(qtbot, ct_folder, tiny_model):  # noqa: F811
+def test_the_result_panel_names_a_ct_as_a_ct(qtbot, ct_folder, tiny_model):
     pytest.importorskip("PySide6")
     from app.core.model.inference import Classifier
     from app.ui.results_panel import ResultsPanel
@@ -70,7 +70,7 @@ def test_the_result_panel_names_a_ct_as_a_ct(qtbot, ct_folder, tiny_model):  # n
     assert panel.title.text() == "Not assessed" and "this is a CT, not an MRI" in panel.subtitle.text()
 
 
-def test_an_empty_file_says_the_file_is_empty(capsys, tiny_model, tmp_path):  # noqa: F811
+def test_an_empty_file_says_the_file_is_empty(capsys, tiny_model, tmp_path):
     empty = tmp_path / "scan.dcm"
     empty.write_bytes(b"")
     with pytest.raises(EmptyFileError, match="The file is empty"):
@@ -90,7 +90,7 @@ def test_without_a_display_brainlens_suggests_the_cli(monkeypatch, capsys):
     assert not entry.no_display({}, "win32")
 
 
-def test_reader_warnings_go_to_a_log_not_into_the_table(capsys, tiny_model, tmp_path):  # noqa: F811
+def test_reader_warnings_go_to_a_log_not_into_the_table(capsys, tiny_model, tmp_path):
     folder = tmp_path / "scans"
     folder.mkdir()
     image = Image.fromarray(mri_data.to_uint8(mri_data.axial_slice(90)))

@@ -22,7 +22,7 @@ from app.core.model.identity import ModelInfo
 from app.core.reports.pdf import write_scan_report, write_series_report
 from app.core.reports.results_io import write_csv
 from tests import mri_data
-from tests.model_fixtures import tiny_model  # noqa: F401
+from tests.model_fixtures import tiny_model
 
 pytestmark = pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler-utils not installed")
 
@@ -33,7 +33,7 @@ def pdf_text(path) -> str:
 
 
 @pytest.fixture(scope="module")
-def classifier(tiny_model) -> Classifier:  # noqa: F811
+def classifier(tiny_model) -> Classifier:
     return Classifier(tiny_model, device="cpu")
 
 

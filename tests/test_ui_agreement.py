@@ -20,7 +20,7 @@ from app import cli  # noqa: E402
 from app.core.model.inference import Classifier  # noqa: E402
 from app.core.scans.loading import load_scans  # noqa: E402
 from tests import mri_data  # noqa: E402
-from tests.ui_fixtures import dialogs, no_dangling_workers, settings_store, tiny_model, window  # noqa: E402,F401
+from tests.ui_fixtures import dialogs, no_dangling_workers, settings_store, tiny_model, window  # noqa: E402
 
 TIMEOUT = 30000
 needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) missing")
@@ -55,7 +55,7 @@ def pdf_lines(path: Path) -> list[str]:
 
 
 @needs_poppler
-def test_gui_table_its_pdf_and_the_cli_csv_agree(qtbot, window, scans_folder, tiny_model, tmp_path, capsys):  # noqa: F811
+def test_gui_table_its_pdf_and_the_cli_csv_agree(qtbot, window, scans_folder, tiny_model, tmp_path, capsys):
     threshold = splitting_threshold(tiny_model, scans_folder)
     window.settings.low_confidence_threshold = threshold
     with qtbot.waitSignal(window.batch_finished, timeout=TIMEOUT):
@@ -98,7 +98,7 @@ def test_gui_table_its_pdf_and_the_cli_csv_agree(qtbot, window, scans_folder, ti
     assert "%" not in photo_line
 
 
-def test_the_threshold_changes_the_table_when_changed_in_settings(qtbot, window, scans_folder, tiny_model):  # noqa: F811
+def test_the_threshold_changes_the_table_when_changed_in_settings(qtbot, window, scans_folder, tiny_model):
     with qtbot.waitSignal(window.batch_finished, timeout=TIMEOUT):
         window.open_paths([scans_folder])
     card = window.classifier.card.low_confidence_threshold

@@ -9,7 +9,7 @@ from app.core.model.inference import Prediction
 
 pytest.importorskip("PySide6")
 
-from tests.ui_fixtures import dialogs, no_dangling_workers, settings_store, tiny_model, window  # noqa: E402,F401
+from tests.ui_fixtures import dialogs, no_dangling_workers, settings_store, tiny_model, window
 
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
 NAMES = {"glioma": "Glioma", "meningioma": "Meningioma", "notumor": "No tumour", "pituitary": "Pituitary tumour"}

@@ -8,7 +8,7 @@ pytest.importorskip("PySide6")
 pytestmark = pytest.mark.gui
 
 from tests import orthanc_server  # noqa: E402
-from tests.ui_fixtures import (  # noqa: E402,F401
+from tests.ui_fixtures import (  # noqa: E402
     dialogs,
     no_dangling_workers,
     settings_store,
@@ -57,7 +57,7 @@ def test_node_settings_keep_the_password_in_the_keyring_and_test_the_node(qtbot,
     assert not dialog.save() and "AE title" in dialog.status.text()  # a bad form says which field
 
 
-def test_open_from_pacs_then_send_the_results_back(window, qtbot, pacs_env, pacs_store):  # noqa: F811
+def test_open_from_pacs_then_send_the_results_back(window, qtbot, pacs_env, pacs_store):
     from app.core.network.pacs import PacsConnection
     from app.core.network.query import StudyQuery
     from app.ui import window_pacs

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.gui
 from PySide6.QtCore import QObject, Signal  # noqa: E402
 from PySide6.QtWidgets import QComboBox  # noqa: E402
 
-from tests.ui_fixtures import no_dangling_workers  # noqa: E402,F401
+from tests.ui_fixtures import no_dangling_workers  # noqa: E402
 
 
 class Emitter(QObject):

@@ -14,7 +14,7 @@ pytest.importorskip("PySide6")
 pytestmark = pytest.mark.gui
 
 from tests import mri_data  # noqa: E402
-from tests.ui_fixtures import dialogs, no_dangling_workers, settings_store, tiny_model, window  # noqa: E402,F401
+from tests.ui_fixtures import dialogs, no_dangling_workers, settings_store, tiny_model, window  # noqa: E402
 
 TIMEOUT = 30000
 needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
@@ -294,7 +294,7 @@ def test_scan_report_with_the_default_model(qtbot, default_model_path, settings_
     assert check.ok and check.n_records == 2
 
 
-def test_classify_job_records_before_it_can_be_stopped(tiny_model, mni_series_dir):  # noqa: F811
+def test_classify_job_records_before_it_can_be_stopped(tiny_model, mni_series_dir):
     """A viewer worker stopped after its first result has still recorded that classification."""
     from app.core.model.inference import Classifier
     from app.core.scans.loading import load_scans

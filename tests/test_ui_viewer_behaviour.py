@@ -18,7 +18,7 @@ from PySide6.QtGui import QWheelEvent  # noqa: E402
 
 from tests import mri_data  # noqa: E402
 from tests.test_ui_not_assessed import NAMES, _prediction  # noqa: E402
-from tests.ui_fixtures import dialogs, no_dangling_workers, settings_store, tiny_model, window  # noqa: E402,F401
+from tests.ui_fixtures import dialogs, no_dangling_workers, settings_store, tiny_model, window  # noqa: E402
 
 TIMEOUT = 20000
 

@@ -15,7 +15,7 @@ from PySide6.QtCore import QPoint, Qt  # noqa: E402
 
 from tests import volume_data  # noqa: E402
 from tests.test_ui_window import TIMEOUT, drop, wait_classified  # noqa: E402
-from tests.ui_fixtures import dialogs, no_dangling_workers, settings_store, tiny_model, window  # noqa: E402,F401
+from tests.ui_fixtures import dialogs, no_dangling_workers, settings_store, tiny_model, window  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def nifti_file(tmp_path_factory) -> Path:
                                  axcodes=("L", "P", "S"))
 
 
-def test_dropped_nifti_opens_in_three_linked_planes_with_its_heatmap(qtbot, window, nifti_file):  # noqa: F811
+def test_dropped_nifti_opens_in_three_linked_planes_with_its_heatmap(qtbot, window, nifti_file):
     drop(window, [nifti_file])
     wait_classified(qtbot, window)
     panel = window.volume_panel
@@ -57,7 +57,7 @@ def test_dropped_nifti_opens_in_three_linked_planes_with_its_heatmap(qtbot, wind
     assert window.page.currentWidget() is panel
 
 
-def test_sagittal_dicom_series_opens_as_a_volume_in_neurological_convention(qtbot, window, tmp_path):  # noqa: F811
+def test_sagittal_dicom_series_opens_as_a_volume_in_neurological_convention(qtbot, window, tmp_path):
     data = np.asarray(nibabel.load(volume_data.mni_path()).dataobj)[::8, ::6, ::8]
     volume_data.write_sagittal_series(tmp_path / "SAG", data, (8.0, 6.0, 8.0))
     window.convention_action.setChecked(True)
@@ -69,7 +69,7 @@ def test_sagittal_dicom_series_opens_as_a_volume_in_neurological_convention(qtbo
     assert not any("not_axial_plane" in p.ood_reasons for p in window.view.predictions.values())
 
 
-def test_a_plain_image_after_a_volume_hides_the_three_plane_switch(qtbot, window, nifti_file, mni_png):  # noqa: F811
+def test_a_plain_image_after_a_volume_hides_the_three_plane_switch(qtbot, window, nifti_file, mni_png):
     drop(window, [nifti_file])
     qtbot.waitUntil(lambda: window.volume_panel.volume is not None, timeout=TIMEOUT)
     drop(window, [mni_png])

@@ -17,7 +17,7 @@ from PySide6.QtGui import QDropEvent  # noqa: E402
 
 from app.core.model.verdict import class_display_names  # noqa: E402
 from app.ui.results_panel import percent  # noqa: E402
-from tests.ui_fixtures import dialogs, no_dangling_workers, settings_store, tiny_model, window  # noqa: E402,F401
+from tests.ui_fixtures import dialogs, no_dangling_workers, settings_store, tiny_model, window  # noqa: E402
 
 TIMEOUT = 20000
 

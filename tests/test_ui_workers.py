@@ -11,7 +11,7 @@ pytest.importorskip("PySide6")
 pytestmark = pytest.mark.gui
 
 from app.ui.workers import GeneratorWorker, await_workers, running_workers, start_worker  # noqa: E402
-from tests.ui_fixtures import no_dangling_workers  # noqa: E402,F401
+from tests.ui_fixtures import no_dangling_workers  # noqa: E402
 
 
 def counting(n: int, delay: float = 0.0):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.model_fixtures import tiny_model  # noqa: F401 (fixture)
+from tests.model_fixtures import tiny_model
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +51,7 @@ def settings_store(tmp_path):
 
 
 @pytest.fixture
-def window(qtbot, tiny_model: Path, settings_store, dialogs):  # noqa: F811
+def window(qtbot, tiny_model: Path, settings_store, dialogs):
     """The main window with the tiny model loaded."""
     from app.ui.main_window import MainWindow
 

@@ -222,7 +222,7 @@ def load_onnx_weights(model, path: str | Path, *, require_head: bool = False) ->
         raise OnnxImportError(
             f"the Keras model has {len(conv_layers)} conv layers, the ONNX model {len(onnx_vgg.convs)}"
         )
-    for layer, (kernel, bias) in zip(conv_layers, onnx_vgg.convs):
+    for layer, (kernel, _bias) in zip(conv_layers, onnx_vgg.convs):
         if tuple(layer.kernel.shape) != kernel.shape:
             raise OnnxImportError(
                 f"conv {layer.name}: Keras kernel {tuple(layer.kernel.shape)} vs ONNX {kernel.shape}"

@@ -81,7 +81,7 @@ def build_for_config(config: TrainConfig, num_classes: int) -> tuple[Any, dict[s
                 model = build_vgg16(
                     num_classes, config.img_size, weights="imagenet", fine_tune_layers=config.fine_tune_layers
                 )
-            except Exception as exc:  # noqa: BLE001 - Keras raises several kinds for a failed download
+            except Exception as exc:  # Keras raises several kinds for a failed download
                 raise RuntimeError(
                     "could not load ImageNet VGG16 weights (they are downloaded on first use; no internet?). "
                     "Use --weights none, or --weights FILE with a Keras weights file or a VGG16 ONNX model."

@@ -47,7 +47,7 @@ class AuditTrail(QObject):
             try:
                 self.written += len(append_events(list(events), self.log_path))
                 return True
-            except Exception as error:  # noqa: BLE001 - the log must never stop the work it records
+            except Exception as error:  # the log must never stop the work it records
                 expected = isinstance(error, (AuditError, OSError))
                 log.warning("audit log not written: %s", error, exc_info=not expected)
                 reason, first, self._failed = str(error), not self._failed, True

@@ -149,7 +149,7 @@ class ImagePane(QGraphicsView):
         self.centerOn(centre)
 
     # --- events ----------------------------------------------------------------------------------
-    def wheelEvent(self, event) -> None:  # noqa: N802 (Qt API)
+    def wheelEvent(self, event) -> None:
         steps = event.angleDelta().y() / 120.0
         zoom = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier) or not self.scroll_slices
         if steps and self.has_image() and zoom:
@@ -158,7 +158,7 @@ class ImagePane(QGraphicsView):
             self.slice_scrolled.emit(-1 if steps > 0 else 1)  # wheel away from the user: previous slice
         event.accept()
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802
+    def mousePressEvent(self, event) -> None:
         shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
         if event.button() == Qt.MouseButton.LeftButton and self.has_image() and (self.ruler_on or shift):
             point = self.mapToScene(event.position().toPoint())
@@ -173,7 +173,7 @@ class ImagePane(QGraphicsView):
             return
         super().mousePressEvent(event)
 
-    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event) -> None:
         if self._measuring and self._ruler is not None:
             self._ruler = (self._ruler[0], self.mapToScene(event.position().toPoint()))
             self.viewport().update()
@@ -189,7 +189,7 @@ class ImagePane(QGraphicsView):
             self._fit = False
             self.view_changed.emit()
 
-    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event) -> None:
         if self._measuring and event.button() == Qt.MouseButton.LeftButton:
             self._measuring = False
             event.accept()
@@ -202,16 +202,16 @@ class ImagePane(QGraphicsView):
             return
         super().mouseReleaseEvent(event)
 
-    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
+    def mouseDoubleClickEvent(self, event) -> None:
         self.reset_requested.emit()
         event.accept()
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         if self._fit:
             self.reset_view()
 
-    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
         painter.save()
         painter.resetTransform()
         area = self.viewport().rect().adjusted(10, 8, -10, -8)

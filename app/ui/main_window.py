@@ -340,7 +340,7 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, VolumeMixin, Q
         save_settings(self.store, self.settings)
 
     # --- events ----------------------------------------------------------------------------------
-    def keyPressEvent(self, event) -> None:  # noqa: N802
+    def keyPressEvent(self, event) -> None:
         step = slice_step(event.key(), event.modifiers())
         if step is not None and len(self.view.scans) > 1:
             self.view.show_slice(self.view.index + step)
@@ -355,7 +355,7 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, VolumeMixin, Q
         self._classify_worker = None
         self._slice_queue = None
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:
         self.cancel_batch()
         self._stop_viewer_workers()
         if not await_workers(timeout_s=15.0):

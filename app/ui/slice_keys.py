@@ -36,7 +36,7 @@ class SliceKeys(QObject):
         for widget in (root, *root.findChildren(QWidget)):
             widget.installEventFilter(self)
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() != QEvent.Type.KeyPress or QApplication.activePopupWidget() is not None:
             return False
         step = slice_step(event.key(), event.modifiers())

@@ -90,7 +90,7 @@ class GeneratorWorker(QRunnable):
         return self._done.wait(timeout_s)
 
     # --- runs on the pool thread -----------------------------------------------------------------
-    def run(self) -> None:  # noqa: D102 (QRunnable API)
+    def run(self) -> None:
         signals = self.signals
         try:
             signals.started.emit()

@@ -25,12 +25,12 @@ from PIL import Image  # noqa: E402
 
 from app.core.model import gradcam  # noqa: E402
 from app.core.runs.batch import BatchItem, run_batch  # noqa: E402
-from app.core.model.inference import Classifier, default_model_path
-from app.core.reports.batch_pdf import write_batch_report
-from app.core.model.identity import ModelInfo
-from app.core.reports.pdf import write_scan_report, write_series_report
-from app.core.reports.results_io import write_csv
-from tests import mri_data
+from app.core.model.identity import ModelInfo  # noqa: E402
+from app.core.model.inference import Classifier, default_model_path  # noqa: E402
+from app.core.reports.batch_pdf import write_batch_report  # noqa: E402
+from app.core.reports.pdf import write_scan_report, write_series_report  # noqa: E402
+from app.core.reports.results_io import write_csv  # noqa: E402
+from tests import mri_data  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

@@ -8,7 +8,6 @@ picture. Small sizes (<= 32 px) drop the gyri, which only blur into noise there.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 

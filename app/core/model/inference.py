@@ -290,7 +290,7 @@ def _create_session(data: bytes, providers: list[str], threads: int, path: Path)
         if "TensorrtExecutionProvider" in providers:
             (cache_dir() / "tensorrt").mkdir(parents=True, exist_ok=True)
         return ort.InferenceSession(data, options, providers=with_options(providers))
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
+    except Exception as exc:  # onnxruntime raises its own untyped errors
         if providers != [CPU]:
             try:  # a GPU that failed at session creation (e.g. out of memory): run on the CPU
                 return ort.InferenceSession(data, options, providers=[CPU])

@@ -78,7 +78,7 @@ def echo(node: PacsNode, secret: str | None) -> None:
         client(node, secret).search_for_studies(limit=1)
     except PacsError:
         raise
-    except Exception as exc:  # noqa: BLE001 - requests, dicomweb-client and JSON errors alike
+    except Exception as exc:  # requests, dicomweb-client and JSON errors alike
         raise _explain(node, exc, "a test query") from exc
 
 
@@ -101,7 +101,7 @@ def find(node: PacsNode, secret: str | None, query: StudyQuery, limit: int = 100
                                               timeout=node.timeout_s)
         response.raise_for_status()
         found = response.json() if response.status_code != 204 and response.content else []
-    except Exception as exc:  # noqa: BLE001 - requests and JSON errors alike
+    except Exception as exc:  # requests and JSON errors alike
         raise _explain(node, exc, "the query") from exc
     return [SeriesMatch.from_dataset(Dataset.from_json(entry)) for entry in found]
 
@@ -148,7 +148,7 @@ def store(node: PacsNode, secret: str | None, paths: list[Path],
         response = client(node, secret).store_instances(datasets)
     except PacsError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise _explain(node, exc, "sending") from exc
     failed = response.get("FailedSOPSequence") or []
     if failed:

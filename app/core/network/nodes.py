@@ -112,7 +112,7 @@ class SecretStore:
 
         try:
             return keyring.get_password(KEYRING_SERVICE, node_name)
-        except Exception as exc:  # noqa: BLE001 - keyring backends raise their own errors
+        except Exception as exc:  # keyring backends raise their own errors
             raise PacsError(f"The system keyring could not be read: {type(exc).__name__}.") from exc
 
     def set(self, node_name: str, secret: str) -> None:
@@ -120,7 +120,7 @@ class SecretStore:
 
         try:
             keyring.set_password(KEYRING_SERVICE, node_name, secret)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise PacsError("The password could not be saved: no usable system keyring "
                             f"({type(exc).__name__}). It was not written anywhere else.") from exc
 
@@ -132,7 +132,7 @@ class SecretStore:
             keyring.delete_password(KEYRING_SERVICE, node_name)
         except PasswordDeleteError:
             pass
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise PacsError(f"The password could not be removed from the keyring: {type(exc).__name__}.") from exc
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from app.core.errors import BrainLensError
+from app.core.model.identity import ModelInfo
 from app.core.reports.numbers import PROBABILITY_DECIMALS
 from app.core.reports.results_io import CsvResultWriter, csv_columns, csv_row
 from app.core.runs.batch import BatchItem
@@ -255,21 +256,23 @@ def done_scans(path: Path, model_sha256: str) -> DoneScans:
     return DoneScans(np.unique(np.concatenate(chunks)), frozenset(unreadable), rows)
 
 
-def audit_event(row: dict[str, str], model_info: Any, action: str = "cluster_classify"):
+def _number(text: str) -> float | None:
+    return float(text) if text else None
+
+
+def audit_event(row: dict[str, str], model_info: ModelInfo, action: str = "cluster_classify"):
     """The audit record of one classified row (None for an error row: nothing was classified)."""
-    from app.core.reports.audit import AuditEvent
+    import dataclasses
+
+    from app.core.reports.audit import model_event
 
     if row.get("status") == "error":
         return None
-    number = (lambda text: float(text) if text else None)
-    return AuditEvent(
-        action=action,
-        file_sha256=row.get("image_sha256") or None,
-        model=f"{model_info.name} {model_info.version}",
+    return dataclasses.replace(
+        model_event(action, model_info, file_sha256=row.get("image_sha256") or None),
         model_sha256=row.get("model_sha256") or None,
-        device=model_info.device,
         result=row.get("predicted_class") or "not assessed",
-        confidence=number(row.get("confidence", "")),
-        p_tumour=number(row.get("p_tumour", "")),
+        confidence=_number(row.get("confidence", "")),
+        p_tumour=_number(row.get("p_tumour", "")),
         flags=tuple(flag for flag in row.get("flags", "").split(";") if flag),
     )

@@ -173,7 +173,7 @@ def load_volume(source: ScanSource):
         raise
     except MemoryError as exc:
         raise ScanLoadError("There is not enough memory to open this volume.", source.path) from exc
-    except Exception as exc:  # noqa: BLE001 - a bug or an exotic file must not crash the caller
+    except Exception as exc:  # a bug or an exotic file must not crash the caller
         raise ScanLoadError(
             f"This volume could not be opened because of an unexpected problem ({type(exc).__name__}).", source.path
         ) from exc
