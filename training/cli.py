@@ -1,4 +1,4 @@
-"""``python -m training``: train, evaluate, phantoms (see training/README.md)."""
+"""``python -m training``: train, evaluate, finetune-default, phantoms (see training/README.md)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--quiet", action="store_true")
 
+    f = sub.add_parser("finetune-default", help="fine-tune the default model on ../shared/data/kaggle")
+    f.add_argument("data_dir", type=Path, nargs="?", default=None, help="holds train/ and calibration/")
+    f.add_argument("--out", type=Path, default=None, help="default: resources/finetune/brainlens-finetune.npz")
+    f.add_argument("--copies", type=int, default=None, help="augmented copies of each training image")
+    f.add_argument("--epochs", type=int, default=12)
+    f.add_argument("--head-only", action="store_true", help="train the dense head only (block5_conv3 frozen)")
+
     p = sub.add_parser("phantoms", help="write a synthetic labelled phantom data set")
     p.add_argument("out_dir", type=Path)
     p.add_argument("--per-class", type=int, default=100)
@@ -77,6 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.command == "finetune-default":
+        from training import finetune, finetune_run
+
+        copies = finetune.AUGMENTED_COPIES if args.copies is None else args.copies
+        path = finetune_run.finetune_default(args.data_dir, args.out or finetune_run.DEFAULT_OUT, copies=copies,
+                                             epochs=args.epochs, train_conv=not args.head_only)
+        print(f"wrote {path}")
+        return 0
     if args.command == "train":
         from training.leakage import DEFAULT_NEAR_THRESHOLD
         from training.train import TrainConfig, run_training
