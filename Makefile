@@ -27,8 +27,8 @@ $(STAMP): pyproject.toml | $(PY)
 
 venv: $(STAMP)
 
-# The default model is built from third-party weights (see README, "The model"), never committed.
-$(MODEL): | $(STAMP)
+# The default model is built from third-party weights plus the committed fine-tune (see README, "The model"), never committed.
+$(MODEL): resources/finetune/brainlens-finetune.npz | $(STAMP)
 	$(PY) -m export default
 
 model: $(MODEL)

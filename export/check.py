@@ -58,7 +58,7 @@ def check_model(path: str | Path) -> CheckReport:
         report.problems.append(f"gradcam shape {cams.shape}, card says {expected}")
     if cams.min() < 0:
         report.problems.append("gradcam has negative values")
-    mean = card.ood_reference.get("mean")
+    mean = card.ood_reference.get("mean") or (card.ood_reference.get("class_means") or [None])[0]
     if mean is not None and len(mean) != out["embedding"].shape[1]:
         report.problems.append("embedding size differs from the card's ood_reference")
     for z, p in zip(z_indices, probs):

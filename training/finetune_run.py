@@ -71,7 +71,8 @@ def finetune_default(data_dir: Path | None, out: Path = DEFAULT_OUT, *, copies: 
     data = prepare_features(data_dir, trunk, copies, log)
     model = build_from_onnx(source.onnx_path)
     result = finetune.train_top(model, data["x_train"], data["y_train"], data["x_calib"], data["y_calib"],
-                                epochs=epochs, train_conv=train_conv, log=log)
+                                epochs=epochs, train_conv=train_conv,
+                                learning_rate=1e-4 if train_conv else 3e-4, log=log)
     finetune.apply_weights(model, finetune.trained_weights(model))  # what is committed: float16
     top = finetune.top_model(model)
     calib_logits, calib_embed = finetune.predict_top(top, data["x_calib"])
