@@ -64,8 +64,10 @@ def card_for(card: ModelCard, meta: dict, reference_arrays, digest: str) -> Mode
             f"{meta['train_images']} real slices of that dataset (kaggle/train: a 27 % subset of its Training "
             f"split; axial, coronal and sagittal; T1, T1 with contrast, T2, FLAIR; with skull) plus "
             f"{meta['healthy_slices']} healthy MNI152 template axial slices (T1 and T2-like, with and without "
-            f"a crude skull) as 'notumor', each also in {meta['augmented_copies']} augmented copy (flip, "
-            f"rotation, scale, shift, brightness, contrast, gamma). Early stopping, temperature and the "
+            f"a crude skull) as 'notumor'"
+            + (f", each also in {meta['augmented_copies']} augmented copies" if meta["augmented_copies"] else
+               ", without augmentation")
+            + f". Early stopping, temperature and the "
             f"'not assessed' threshold on kaggle/calibration (other Training-split scans; duplicates of "
             f"training images removed)."
         ),
