@@ -76,6 +76,7 @@ def card_for(card: ModelCard, meta: dict, reference_arrays, digest: str) -> Mode
             "DICOM slices of any plane are assessed",
             "contrasts": "T1, T1 with contrast, T2, FLAIR (as in the Kaggle data)",
             "temperature": float(meta["temperature"]),
+            "temperature_fitted_on": f"kaggle/calibration ({meta['calibration']['images']} scans, duplicates of training scans removed)",
             "calibration_split": meta["calibration"],
             "test_dev": test_figures.get("test_dev", "not measured at build time: see scripts/real_eval.py"),
             "healthy_brains": test_figures.get("healthy", {}),
