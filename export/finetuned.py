@@ -67,9 +67,9 @@ def card_for(card: ModelCard, meta: dict, reference_arrays, digest: str) -> Mode
             f"a crude skull) as 'notumor'"
             + (f", each also in {meta['augmented_copies']} augmented copies" if meta["augmented_copies"] else
                ", without augmentation")
-            + f". Early stopping, temperature and the "
-            f"'not assessed' threshold on kaggle/calibration (other Training-split scans; duplicates of "
-            f"training images removed)."
+            + ". Early stopping, temperature and the "
+            "'not assessed' threshold on kaggle/calibration (other Training-split scans; duplicates of "
+            "training images removed)."
         ),
         metrics={
             "planes": "trained on axial, coronal and sagittal slices (all three are in the Kaggle data): "
