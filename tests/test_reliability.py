@@ -20,7 +20,7 @@ from app import cli
 from app.core.errors import ModelLoadError
 from tests import mri_data
 from tests.loading_fixtures import write_small_dicom
-from tests.model_fixtures import tiny_model  # noqa: F401 (fixture)
+from tests.model_fixtures import tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
 NAME, FAMILY, GIVEN = "Zyxwert^Quolmbina", "Zyxwert", "Quolmbina"
@@ -61,7 +61,7 @@ def _assert_no_identifiers(text: str, where: str) -> None:
         assert value.lower() not in text.lower(), f"{value!r} found in {where}"
 
 
-def test_cli_outputs_logs_and_errors_carry_no_identifiers(identified_folder, tiny_model, tmp_path, capsys, caplog):  # noqa: F811
+def test_cli_outputs_logs_and_errors_carry_no_identifiers(identified_folder, tiny_model, tmp_path, capsys, caplog):
     caplog.set_level(logging.DEBUG)
     out = tmp_path / "out"
     out.mkdir()
@@ -96,7 +96,7 @@ def test_load_errors_and_their_repr_carry_no_identifiers(identified_folder):
     assert folder.scans[0].metadata.patient_name == NAME  # the data is there, just never printed
 
 
-def test_audit_log_and_anonymised_batch_report_carry_no_identifiers(identified_folder, tiny_model, tmp_path):  # noqa: F811
+def test_audit_log_and_anonymised_batch_report_carry_no_identifiers(identified_folder, tiny_model, tmp_path):
     import shutil
 
     if shutil.which("pdftotext") is None:
@@ -210,7 +210,7 @@ def test_ctrl_c_mid_batch_keeps_results_so_far_and_closes_the_json(long_folder, 
     assert "Interrupted: the results so far have been written." in stdout
 
 
-def test_every_bad_file_is_an_error_row_and_the_run_goes_on(long_folder, tiny_model, tmp_path, capsys):  # noqa: F811
+def test_every_bad_file_is_an_error_row_and_the_run_goes_on(long_folder, tiny_model, tmp_path, capsys):
     code = cli.main([str(long_folder), "--model", str(tiny_model), "--csv", str(tmp_path / "r.csv"), "--quiet"])
     rows = _complete_rows(tmp_path / "r.csv")
     assert code == cli.EXIT_SOME_FAILED
@@ -256,7 +256,7 @@ def bad_models(tmp_path: Path, real: Path) -> dict[str, tuple[Path, str]]:
     return cases
 
 
-def test_bad_model_files_get_a_clear_refusal_from_the_api_and_the_cli(tiny_model, tmp_path, capsys, mni_png):  # noqa: F811
+def test_bad_model_files_get_a_clear_refusal_from_the_api_and_the_cli(tiny_model, tmp_path, capsys, mni_png):
     from app.core.model.inference import Classifier
 
     for name, (path, words) in bad_models(tmp_path, tiny_model).items():
@@ -295,7 +295,7 @@ def _tiny_with_nan(tmp_path: Path, tiny: Path, initializer: str) -> Path:
     return path
 
 
-def test_a_model_with_damaged_weights_gives_no_assessed_class(tmp_path, tiny_model, mni_png):  # noqa: F811
+def test_a_model_with_damaged_weights_gives_no_assessed_class(tmp_path, tiny_model, mni_png):
     """Bit flips inside a weight tensor still parse; the default VGG16 with 2000 flipped bytes
     answered NaN probabilities labelled "glioma" before this check."""
     from app.core.model.inference import Classifier
@@ -307,7 +307,7 @@ def test_a_model_with_damaged_weights_gives_no_assessed_class(tmp_path, tiny_mod
     assert "invalid_model_output" in prediction.ood_reasons
 
 
-def test_nan_logits_with_a_finite_embedding_give_no_assessed_class(tmp_path, tiny_model, mni_png):  # noqa: F811
+def test_nan_logits_with_a_finite_embedding_give_no_assessed_class(tmp_path, tiny_model, mni_png):
     from app.core.model.inference import Classifier
     from app.core.scans.loading import load_scans
 
