@@ -33,8 +33,8 @@ class SliceHeader:
         return cls(
             path=Path(path),
             series_uid=_str(ds.get("SeriesInstanceUID")),
-            orientation=_floats(ds.get("ImageOrientationPatient"), 6),
-            position=_floats(ds.get("ImagePositionPatient"), 3),
+            orientation=finite_floats(ds.get("ImageOrientationPatient"), 6),
+            position=finite_floats(ds.get("ImagePositionPatient"), 3),
             instance_number=_int(ds.get("InstanceNumber")),
             shape=(int(ds.Rows), int(ds.Columns)) if "Rows" in ds and "Columns" in ds else None,
             series_description=_str(ds.get("SeriesDescription")),
@@ -114,7 +114,8 @@ def _int(value) -> int | None:
         return None
 
 
-def _floats(value, count: int) -> tuple[float, ...] | None:
+def finite_floats(value, count: int) -> tuple[float, ...] | None:
+    """``count`` finite numbers from a DICOM multi-value (orientation, position), else None."""
     try:
         values = tuple(float(v) for v in value)
     except (TypeError, ValueError):

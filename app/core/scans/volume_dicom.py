@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from app.core.errors import ScanLoadError, UnsupportedScanError
+from app.core.scans.series import finite_floats
 from app.core.scans.volume import Volume, from_array
 
 MIN_VOLUME_SLICES = 3
@@ -79,8 +80,8 @@ def load_dicom_volume(paths: Sequence[Path]) -> Volume:
     for path in paths:
         ds = dicom.read_dataset(path, stop_before_pixels=True)
         header_window = header_window or "WindowCenter" in ds
-        orientations.append(_floats(dicom._orientation(ds), 6))
-        positions.append(_floats(_position(ds), 3))
+        orientations.append(finite_floats(dicom._orientation(ds), 6))
+        positions.append(finite_floats(_position(ds), 3))
         spacing = spacing or dicom._pixel_spacing(ds)
     affine = stack_geometry(orientations, positions, spacing, paths[0])
     for path in paths:
@@ -111,10 +112,3 @@ def _position(ds):
         value = item.get("ImagePositionPatient") if item is not None else None
     return value
 
-
-def _floats(value, count: int) -> tuple[float, ...] | None:
-    try:
-        values = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    return values if len(values) == count and all(np.isfinite(values)) else None
