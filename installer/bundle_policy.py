@@ -28,6 +28,9 @@ EXCLUDED_MODULES = (
     "PySide6.QtUiTools", "PySide6.QtSql", "PySide6.QtTest", "PySide6.QtConcurrent", "PySide6.QtXml",
     "PySide6.QtNetwork", "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets",
     "training", "export", "tests", "benchmarks", "installer",
+    # the Ray engine (`brainlens classify --engine ray`) is for Python installs with the `cluster` extra; the
+    # bundle's CLI says how to get it. pyarrow also carries TensorFlow adapter headers.
+    "ray", "pyarrow",
 )
 
 # Files dropped from the collected binaries/data (matched against the destination path, "/"-separated).
