@@ -18,6 +18,7 @@ from pathlib import Path
 
 from app.core.errors import BrainLensError
 from app.core.model.inference import Classifier
+from app.core.model.verdict import NOT_ASSESSED
 from app.core.reports.results_io import NOT_ASSESSED_STATUS
 from app.core.reports.results_table import (
     DoneScans,
@@ -159,7 +160,7 @@ class _Tally:
         for path, status, error, label in zip(*columns.values()):
             self.counts[status] += 1
             if status != "error":
-                self.classes[label or "not assessed"] += 1
+                self.classes[label or NOT_ASSESSED] += 1
             elif len(self.failures) < FAILURES_SHOWN:
                 self.failures.append((path, error))
 
@@ -198,7 +199,7 @@ def _audit(args, classifier: Classifier, plan: RayPlan):
     if not args.audit:
         return None
     from app.core.reports.audit import append_events
-    from app.core.reports.layout import ModelInfo
+    from app.core.model.identity import ModelInfo
     from app.core.reports.results_table import audit_event
 
     info = dataclasses.replace(ModelInfo.from_classifier(classifier), device=f"Ray ({plan.worker_device})")

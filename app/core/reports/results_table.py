@@ -21,6 +21,7 @@ import numpy as np
 
 from app.core.errors import BrainLensError
 from app.core.model.identity import ModelInfo
+from app.core.model.verdict import NOT_ASSESSED
 from app.core.reports.numbers import PROBABILITY_DECIMALS
 from app.core.reports.results_io import CsvResultWriter, csv_columns, csv_row
 from app.core.runs.batch import BatchItem
@@ -271,7 +272,7 @@ def audit_event(row: dict[str, str], model_info: ModelInfo, action: str = "clust
     return dataclasses.replace(
         model_event(action, model_info, file_sha256=row.get("image_sha256") or None),
         model_sha256=row.get("model_sha256") or None,
-        result=row.get("predicted_class") or "not assessed",
+        result=row.get("predicted_class") or NOT_ASSESSED,
         confidence=_number(row.get("confidence", "")),
         p_tumour=_number(row.get("p_tumour", "")),
         flags=tuple(flag for flag in row.get("flags", "").split(";") if flag),
