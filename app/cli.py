@@ -1,8 +1,9 @@
 """``brainlens classify PATH...``: the batch classifier in a terminal.
 
 It drives ``app.core.runs.batch.run_batch`` (the generator the GUI's batch panel uses), prints one line
-per scan and a summary, shows a progress bar on stderr when stderr is a terminal, and streams
-results to sinks (CSV, JSON, heatmap PNGs): nothing is kept per scan once it has been written.
+per scan and a summary, shows a progress bar on stderr when stderr is a terminal, and feeds the results
+to the core's result pipeline (``app.core.reports.sinks``: CSV, JSON, heatmaps, PDF, audit log, PACS), the
+one the GUI's batch feeds too: nothing is kept per scan once it has been written.
 
 Exit status: 0 every file classified; 1 some files failed (or nothing to classify);
 2 usage or set-up error (bad arguments, the model cannot be loaded); 130 interrupted (Ctrl+C).
@@ -12,10 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections import Counter
 from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,101 +24,14 @@ from app.core.model.inference import Classifier, default_model_path, resources_d
 from app.core.model.modality import describe_reason
 from app.core.model.verdict import NOT_ASSESSED, class_display_names
 from app.core.reports.numbers import format_probability
-from app.core.reports.results_io import NOT_ASSESSED_STATUS, CsvResultWriter, JsonResultWriter, item_flags, item_status
+from app.core.reports.results_io import CsvResultWriter, JsonResultWriter, item_flags
+from app.core.reports.sinks import ReleasePixels, ResultPipeline, ResultSink, RunSummary
 from app.core.version import app_version
 from app.cli_warnings import ReaderWarnings
 from app.cli_ray import add_cluster_arguments, classify_on_cluster, uses_cluster
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SAMPLE_NAME = "mni_axial_z90.png"
-
-
-class ResultSink(Protocol):
-    """Where results go as they come (CSV, JSON, heatmaps; the PDF report plugs in here)."""
-
-    def write(self, item: BatchItem | SeriesSummary) -> None: ...
-
-    def close(self, summary: dict[str, Any]) -> None: ...
-
-
-class _Csv:
-    def __init__(self, path: Path, classifier: Classifier, threshold: float | None = None) -> None:
-        self.writer = CsvResultWriter(path, classifier.card.class_names, classifier.model_sha256, threshold)
-
-    def write(self, item: BatchItem | SeriesSummary) -> None:
-        self.writer.write(item)
-
-    def close(self, summary: dict[str, Any]) -> None:
-        self.writer.close()
-
-
-class _Json:
-    def __init__(self, path: Path, classifier: Classifier, threshold: float | None = None) -> None:
-        model = ModelInfo.from_classifier(classifier).with_threshold(threshold)
-        self.writer = JsonResultWriter(path, model.as_json(), threshold)
-
-    def write(self, item: BatchItem | SeriesSummary) -> None:
-        self.writer.write(item)
-
-    def close(self, summary: dict[str, Any]) -> None:
-        self.writer.close(summary)
-
-
-class HeatmapWriter:
-    """One overlay PNG per classified scan: the predicted class's Grad-CAM on the scan; for a
-    volume, one ``<name>_gradcam.nii.gz`` heatmap volume in the input's geometry instead."""
-
-    def __init__(self, folder: Path, colormap: str = "inferno", opacity: float = 0.4) -> None:
-        self.folder = folder
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.colormap, self.opacity = colormap, opacity
-        self._used: set[str] = set()
-        self.written = 0
-
-    def name_for(self, item: BatchItem) -> str:
-        parts = [item.path.stem]
-        if item.slice_index is not None:
-            parts.append(f"slice{item.slice_index + 1:03d}")
-        if item.frame is not None:
-            parts.append(f"frame{item.frame + 1:03d}")
-        parts.append(item.prediction.label.replace(" ", "-"))
-        name, n = "_".join(parts), 1
-        while f"{name}.png" in self._used:
-            n += 1
-            name = f"{'_'.join(parts)}_{n}"
-        self._used.add(f"{name}.png")
-        return f"{name}.png"
-
-    def write(self, item: BatchItem | SeriesSummary) -> None:
-        if getattr(item, "heatmap", None) is not None and getattr(item, "volume", None) is not None:
-            from app.core.reports.nifti_heatmap import heatmap_name, write_heatmap_nifti
-
-            named_after = item.path.parent if item.volume.format == "dicom" else item.path  # a series: its folder
-            write_heatmap_nifti(self.folder / self._unique(heatmap_name(named_after)), item.heatmap, item.volume)
-            item.heatmap = item.volume = None
-            self.written += 1
-            return
-        if not isinstance(item, BatchItem) or item.prediction is None or item.scan is None or item.plane:
-            return
-        from PIL import Image
-
-        from app.core.model.gradcam import overlay
-
-        heat = item.prediction.heatmap()
-        picture = overlay(item.scan.display, heat, self.opacity, self.colormap)
-        Image.fromarray(picture).save(self.folder / self.name_for(item))
-        self.written += 1
-
-    def _unique(self, name: str) -> str:
-        stem, n = name, 1
-        while name in self._used:
-            n += 1
-            name = stem.replace("_gradcam.", f"_{n}_gradcam.")
-        self._used.add(name)
-        return name
-
-    def close(self, summary: dict[str, Any]) -> None:
-        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,21 +159,9 @@ def classify(args: argparse.Namespace, *, out=None, err=None, classifier: Classi
         if failure is not None:
             return failure
     sinks: list[ResultSink] = [sender] if sender is not None else []
-    threshold = getattr(args, "low_confidence", None)
+    model = ModelInfo.from_classifier(classifier).with_threshold(getattr(args, "low_confidence", None))
     try:
-        if args.csv:
-            sinks.append(_Csv(args.csv, classifier, threshold))
-        if args.json:
-            sinks.append(_Json(args.json, classifier, threshold))
-        if args.heatmaps:
-            sinks.append(HeatmapWriter(args.heatmaps, args.colormap, args.opacity))
-        if args.report:
-            sinks.append(_report_sink(args.report, classifier, anonymise=args.anonymise, threshold=threshold))
-        if args.audit:
-            from app.core.reports.audit import AuditSink
-
-            sinks.append(AuditSink(ModelInfo.from_classifier(classifier), action="cli_classify",
-                                   threshold=threshold))
+        sinks.extend(_file_sinks(args, model))
     except OSError as exc:
         print(f"brainlens: cannot write {exc.filename}: {exc.strerror}", file=err)
         return EXIT_USAGE
@@ -270,8 +169,27 @@ def classify(args: argparse.Namespace, *, out=None, err=None, classifier: Classi
     return max(code, EXIT_SOME_FAILED) if sender is not None and sender.failed and code != EXIT_INTERRUPTED else code
 
 
-def _report_sink(path: Path, classifier: Classifier, *, anonymise: bool,
-                 threshold: float | None = None) -> ResultSink:
+def _file_sinks(args: argparse.Namespace, model: ModelInfo) -> list[ResultSink]:
+    """The sinks the options ask for; a file that cannot be written fails now, before the run."""
+    sinks: list[ResultSink] = []
+    if args.csv:
+        sinks.append(CsvResultWriter.for_model(args.csv, model))
+    if args.json:
+        sinks.append(JsonResultWriter.for_model(args.json, model))
+    if args.heatmaps:
+        from app.core.reports.heatmap_files import HeatmapFiles
+
+        sinks.append(HeatmapFiles(args.heatmaps, args.colormap, args.opacity))
+    if args.report:
+        sinks.append(_report_sink(args.report, model, anonymise=args.anonymise))
+    if args.audit:
+        from app.core.reports.audit import CLI_CLASSIFY, AuditSink
+
+        sinks.append(AuditSink(model, action=CLI_CLASSIFY))
+    return sinks
+
+
+def _report_sink(path: Path, model: ModelInfo, *, anonymise: bool) -> ResultSink:
     """The batch PDF; its folder is checked now so a typo fails before the run, not after it."""
     from app.core.reports.batch_pdf import PdfReportSink
 
@@ -279,7 +197,7 @@ def _report_sink(path: Path, classifier: Classifier, *, anonymise: bool,
         raise OSError(0, "the report file name must end in .pdf", str(path))
     if not path.parent.resolve().is_dir():
         raise OSError(2, "no such folder", str(path.parent))
-    return PdfReportSink(path, ModelInfo.from_classifier(classifier).with_threshold(threshold), anonymise=anonymise)
+    return PdfReportSink(path, model, anonymise=anonymise)
 
 
 def _run(args, classifier: Classifier, sinks: list[ResultSink], out, err) -> int:
@@ -298,78 +216,52 @@ def _run(args, classifier: Classifier, sinks: list[ResultSink], out, err) -> int
         else:
             tqdm.write(line, file=out)
 
-    counts: Counter[str] = Counter()  # "ok" (assessed and classified), "not_assessed", "error"
-    classes: Counter[str] = Counter()
-    failures: list[tuple[Path, str]] = []
-    started = time.perf_counter()
-    interrupted = False
     threshold = getattr(args, "low_confidence", None)
-    words = class_display_names(classifier.card)
-    name = words.get
+    name = class_display_names(classifier.card).get
     if not args.quiet:
         say(header_line())
+    pipeline = ResultPipeline([*sinks, ReleasePixels()])  # the CLI keeps nothing per scan
     readers = ReaderWarnings()
+    interrupted = False
     try:
         with readers:
             for item in run_batch(args.paths, classifier, recursive=args.recursive, crop=args.crop,
                                   batch_size=args.batch_size, on_progress=on_progress,
                                   plane=getattr(args, "plane", "axial"), volume_heatmaps=bool(args.heatmaps)):
-                for sink in sinks:
-                    sink.write(item)
-                if isinstance(item, SeriesSummary):
-                    if not args.quiet:
-                        say(format_series(item, name))
-                    continue
-                counts[item_status(item)] += 1
-                if item.prediction is not None and item.prediction.assessed:
-                    classes[item.prediction.predicted_class] += 1
-                elif item.prediction is None:
-                    failures.append((item.path, item.error or ""))
+                pipeline.write(item)
                 if not args.quiet:
-                    say(format_line(item, display_name=name, threshold=threshold))
-                item.scan = None  # the CLI keeps nothing per scan
+                    say(format_series(item, name) if isinstance(item, SeriesSummary)
+                        else format_line(item, display_name=name, threshold=threshold))
     except KeyboardInterrupt:
         interrupted = True
     finally:
         bar.close()
-        elapsed = time.perf_counter() - started
-        summary = {"ok": counts["ok"], "not_assessed": counts[NOT_ASSESSED_STATUS], "error": counts["error"],
-                   "classes": dict(classes), "seconds": round(elapsed, 3), "interrupted": interrupted}
-        for sink in sinks:
-            sink.close(summary)
-    _print_summary(counts, classes, failures, elapsed, classifier, interrupted, out)
+        summary = pipeline.close(interrupted=interrupted)
+    _print_summary(summary, classifier, out)
     if readers.summary():
         print(readers.summary(), file=err)
     if interrupted:
         return EXIT_INTERRUPTED
-    read = counts["ok"] + counts[NOT_ASSESSED_STATUS]
-    return EXIT_OK if read and not counts["error"] else EXIT_SOME_FAILED
+    return EXIT_OK if summary.read and not summary.failed else EXIT_SOME_FAILED
 
 
-def summary_line(counts: Counter[str]) -> str:
-    """"12 scans: 9 classified, 2 not assessed, 1 failed" (the three always add up)."""
-    ok, unassessed, failed = counts["ok"], counts[NOT_ASSESSED_STATUS], counts["error"]
-    return f"{ok + unassessed + failed} scans: {ok} classified, {unassessed} not assessed, {failed} failed"
-
-
-def _print_summary(counts, classes, failures, elapsed, classifier, interrupted, out) -> None:
-    total = counts["ok"] + counts[NOT_ASSESSED_STATUS] + counts["error"]
-    done = counts["ok"] + counts[NOT_ASSESSED_STATUS]
-    rate = f", {done / elapsed:.2f} scans/s" if elapsed > 0 and done else ""
+def _print_summary(summary: RunSummary, classifier: Classifier, out) -> None:
+    elapsed = summary.seconds
+    rate = f", {summary.read / elapsed:.2f} scans/s" if elapsed > 0 and summary.read else ""
     print("", file=out)
-    if interrupted:
+    if summary.interrupted:
         print("Interrupted: the results so far have been written.", file=out)
-    print(f"{summary_line(counts)} ({elapsed:.1f} s{rate}; {classifier.card.name} {classifier.card.version} "
+    print(f"{summary.counts_line()} ({elapsed:.1f} s{rate}; {classifier.card.name} {classifier.card.version} "
           f"on {classifier.device})", file=out)
-    if classes:
+    if summary.classes:
         words = class_display_names(classifier.card)
-        print("per class: " + ", ".join(f"{words[c]} {classes.get(c, 0)}" for c in classifier.card.class_names),
+        print("per class: " + ", ".join(f"{words[c]} {summary.classes.get(c, 0)}" for c in classifier.card.class_names),
               file=out)
-    if not total:
+    if not summary.scans:
         print("Nothing to classify: no image or DICOM files were found.", file=out)
-    if failures:
+    if summary.failures:
         print("Could not classify:", file=out)
-        for path, reason in failures:
+        for path, reason in summary.failures:
             print(f"  {path}: {reason}", file=out)
     print("Research use only: not for diagnosis.", file=out)
 
@@ -427,4 +319,4 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-__all__ = ["main", "classify", "self_test", "build_parser", "default_model_path", "ResultSink", "HeatmapWriter"]
+__all__ = ["main", "classify", "self_test", "build_parser", "default_model_path"]

@@ -20,9 +20,12 @@ import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.core.errors import PacsError
+
+if TYPE_CHECKING:
+    from app.core.reports.sinks import RunSummary
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -255,10 +258,10 @@ class ResultSender:
         if prediction is not None and study:
             self._by_study[study].append((scan, prediction))
 
-    def close(self, summary: dict[str, Any]) -> None:
+    def close(self, summary: RunSummary) -> None:
         from app.core.network.send import study_result_objects
 
-        if summary.get("interrupted"):
+        if summary.interrupted:
             print("brainlens: interrupted, so nothing was sent to the PACS.", file=self.err)
             return
         for n, pairs in enumerate(self._by_study.values(), start=1):

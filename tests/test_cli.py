@@ -17,6 +17,7 @@ from PIL import Image
 import app.__main__ as entry
 from app import cli
 from app.core.model import providers
+from app.core.reports.results_io import CsvResultWriter
 from tests import mri_data
 from tests.model_fixtures import tiny_model
 
@@ -116,7 +117,7 @@ def test_quiet_prints_summary_only(capsys, tiny_model, good_folder):
 
 
 def test_interrupt_leaves_a_valid_partial_csv_and_exit_130(capsys, tiny_model, good_folder, tmp_path, monkeypatch):
-    real = cli._Csv.write
+    real = CsvResultWriter.write
     calls = {"n": 0}
 
     def write_then_interrupt(self, item):
@@ -125,7 +126,7 @@ def test_interrupt_leaves_a_valid_partial_csv_and_exit_130(capsys, tiny_model, g
         if calls["n"] == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli._Csv, "write", write_then_interrupt)
+    monkeypatch.setattr(CsvResultWriter, "write", write_then_interrupt)
     code, out, _ = run_cli(capsys, good_folder, "--model", tiny_model, "--csv", tmp_path / "p.csv")
     assert code == 130 and "Interrupted" in out
     with open(tmp_path / "p.csv", newline="") as fh:

@@ -108,19 +108,18 @@ def test_audit_log_and_anonymised_batch_report_carry_no_identifiers(identified_f
     from app.core.model.identity import ModelInfo
 
     from app.core.reports.pdf import write_scan_report
+    from app.core.reports.sinks import ResultPipeline
 
     classifier = Classifier(tiny_model, device="cpu")
     info = ModelInfo.from_classifier(classifier)
     audit = AuditSink(info, log_path=tmp_path / "audit.jsonl")
     batch = PdfReportSink(tmp_path / "batch.pdf", info, anonymise=True)
     first = None
-    for item in run_batch([identified_folder], classifier):
-        audit.write(item)
-        batch.write(item)
-        if first is None and getattr(item, "prediction", None) is not None:
-            first = item
-    audit.close({})
-    batch.close({})
+    with ResultPipeline([audit, batch]) as pipeline:
+        for item in run_batch([identified_folder], classifier):
+            pipeline.write(item)
+            if first is None and getattr(item, "prediction", None) is not None:
+                first = item
     for anonymise in (True, False):
         write_scan_report(tmp_path / f"scan_{anonymise}.pdf", first.scan, first.prediction, model_info=info,
                           anonymise=anonymise)

@@ -21,6 +21,7 @@ from app.core.reports.batch_pdf import write_batch_report
 from app.core.model.identity import ModelInfo
 from app.core.reports.pdf import write_scan_report, write_series_report
 from app.core.reports.results_io import write_csv
+from app.core.reports.sinks import ReleasePixels, ResultPipeline
 from tests import mri_data
 from tests.model_fixtures import tiny_model
 
@@ -113,14 +114,12 @@ def test_report_and_audit_sinks_follow_the_cli_stream(tmp_path, classifier, fold
     sinks = [PdfReportSink(tmp_path / "cli.pdf", info, anonymise=True),
              AuditSink(info, log_path=log, flush_every=5)]
     ok = 0
-    for item in run_batch([folder], classifier):
-        for sink in sinks:
-            sink.write(item)
-        if isinstance(item, BatchItem):
-            ok += item.ok
-            item.scan = None
-    for sink in sinks:
-        sink.close({})
+    with ResultPipeline([*sinks, ReleasePixels()]) as pipeline:
+        for item in run_batch([folder], classifier):
+            pipeline.write(item)
+            if isinstance(item, BatchItem):
+                ok += item.ok
+                assert item.scan is None  # released once the sinks have seen it
     text = pdf_text(tmp_path / "cli.pdf")
     assert "axial_60.png" not in text and "anonymised" in text
     result = verify_audit_log(log)

@@ -20,11 +20,6 @@ from app.core.reports.audit import AuditError, AuditEvent, append_events, classi
 
 log = logging.getLogger(__name__)
 
-VIEW_CLASSIFY = "view_classify"
-BATCH_CLASSIFY = "batch_classify"
-EXPORT_REPORT = "export_report"
-EXPORT_DICOM = "export_dicom"
-
 
 class AuditTrail(QObject):
     """Thread-safe writer of audit events. ``failed`` fires once (queued to the GUI thread)."""

@@ -46,7 +46,6 @@ class BatchRow:
     is_summary: bool = False
     patient: str = ""  # the DICOM patient's name (or ID); "" for plain images
     assessed: bool = True
-    class_key: str | None = None  # the model's class name of an assessed row (for counts)
 
 
 def row_from_item(item: Any, display_names: dict[str, str] | None = None,
@@ -71,8 +70,7 @@ def row_from_item(item: Any, display_names: dict[str, str] | None = None,
                         frame, slice_index, True, class_name,
                         float(prediction.confidence) if assessed else None,
                         getattr(prediction, "p_tumour", None) if assessed else None, flags, "",
-                        patient=patient, assessed=assessed,
-                        class_key=prediction.predicted_class if assessed else None)
+                        patient=patient, assessed=assessed)
     error = getattr(item, "error", None) or "could not be classified"
     return BatchRow(Path(item.path), getattr(item, "label", Path(item.path).name), ", ".join(position),
                     frame, slice_index, False, "Error", None, None, "", str(error), patient=patient)
@@ -94,22 +92,6 @@ def row_from_summary(summary: Any, display_names: dict[str, str] | None = None) 
                     f"{summary.classified} of {summary.slice_count} slices", None, top, summary.classified > 0,
                     class_name, None, summary.top_p_tumour, ", ".join(parts), "", is_summary=True,
                     patient=" ".join((getattr(summary, "patient", None) or "").replace("^", " ").split()))
-
-
-def batch_counts(rows: list[BatchRow], display_names: dict[str, str] | None = None) -> str:
-    """"12 scans: 9 classified (Glioma 5, No tumour 4), 2 not assessed, 1 failed" (series rows left out)."""
-    names = display_names or {}
-    scans = [r for r in rows if not r.is_summary]
-    classified = [r for r in scans if r.ok and r.assessed]
-    per_class: dict[str, int] = {}
-    for row in classified:
-        key = row.class_key or row.class_name
-        per_class[key] = per_class.get(key, 0) + 1
-    detail = ", ".join(f"{names.get(k, k)} {n}" for k, n in sorted(per_class.items(), key=lambda kv: -kv[1]))
-    not_assessed = sum(1 for r in scans if r.ok and not r.assessed)
-    failed = sum(1 for r in scans if not r.ok)
-    return (f"{len(scans)} scans: {len(classified)} classified" + (f" ({detail})" if detail else "")
-            + f", {not_assessed} not assessed, {failed} failed")
 
 
 class BatchTableModel(QAbstractTableModel):

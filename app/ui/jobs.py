@@ -121,54 +121,45 @@ def classify_scans(classifier: Any, scans: Sequence[Any], queue: SliceQueue, bat
     """(index, Prediction) for every scan; the first batch is one scan, for a fast first result.
 
     ``audit`` (an ``AuditTrail``) records each group of classifications, here on the worker thread."""
+    from app.core.reports.audit import VIEW_CLASSIFY
+
     size = 1
     while len(queue):
         indices = queue.take(size)
         predictions = classifier.classify([scans[i] for i in indices])
         if audit is not None:  # before yielding: a worker told to stop is closed at its next yield
             audit.classified([(getattr(scans[i], "file_sha256", None), p) for i, p in zip(indices, predictions)],
-                             "view_classify", model_info)
+                             VIEW_CLASSIFY, model_info)
         yield from zip(indices, predictions)
         size = batch_size
 
 
-AUDIT_GROUP = 32  # batch classifications appended to the audit log per write (one fsync each)
-
-
 def batch_job(paths: Sequence[Path], classifier: Any, cancel: Any, audit: Any = None,
               model_info: Any = None) -> Iterator[Any]:
-    """``run_batch`` with its progress reports interleaved in the yielded stream (same thread).
+    """``run_batch`` through the core's result pipeline, its progress reports interleaved in the yielded
+    stream (same thread); the one pipeline ``brainlens classify`` feeds (``app.core.reports.sinks``).
 
-    The table keeps results, not pixels (thousands of scans must not stay in memory): each item's
-    scan is replaced by a small JPEG thumbnail (``thumbnail_jpeg``, a few kB) for the batch PDF.
-    ``audit`` records the classifications in groups of ``AUDIT_GROUP``, on this worker thread."""
-    from app.core.reports.batch_pdf import thumbnail_jpeg
+    ``audit`` (an ``AuditTrail``) gets the classifications in groups, on this worker thread; a cancelled
+    batch still records what it classified. The table keeps results, not pixels (thousands of scans
+    must not stay in memory): each item keeps a small JPEG thumbnail and its metadata for the batch PDF."""
+    from app.core.reports.audit import BATCH_CLASSIFY, AuditSink
+    from app.core.reports.sinks import ReleasePixels, ResultPipeline, ResultSink
     from app.core.runs.batch import run_batch
 
+    sinks: list[ResultSink] = []
+    if audit is not None:
+        sinks.append(AuditSink(model_info, action=BATCH_CLASSIFY, append=audit.write))
+    sinks.append(ReleasePixels(keep_thumbnail=True))
     progress: deque[Any] = deque()
-    pending: list[tuple[str | None, Any]] = []
-    try:
+    with ResultPipeline(sinks) as pipeline:
         for item in run_batch([Path(p) for p in paths], classifier, recursive=True, cancel=cancel,
                               on_progress=progress.append, keep_scans=True):
-            scan = getattr(item, "scan", None)
-            if scan is not None:
-                item.thumbnail_jpeg = thumbnail_jpeg(scan.display)
-                item.metadata = scan.metadata  # the batch PDF's patient header (left out when anonymised)
-                item.scan = None
-            prediction = getattr(item, "prediction", None)
-            if audit is not None and prediction is not None and getattr(item, "kind", "scan") == "scan":
-                pending.append((getattr(item, "image_sha256", None), prediction))
-                if len(pending) >= AUDIT_GROUP:
-                    audit.classified(pending, "batch_classify", model_info)
-                    pending = []
+            pipeline.write(item)  # before yielding: a worker told to stop is closed at its next yield
             while progress:
                 yield progress.popleft()
             yield item
         while progress:
             yield progress.popleft()
-    finally:  # a cancelled batch still records what it classified
-        if audit is not None and pending:
-            audit.classified(pending, "batch_classify", model_info)
 
 
 def tumour_summary(predictions: dict[int, Any]) -> tuple[int, float] | None:

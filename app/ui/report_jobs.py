@@ -6,14 +6,13 @@ sentence the user can act on ("choose another folder"), shown by the window in a
 
     scan_report_job       → the one-scan PDF (the overlay as the user saw it)
     series_report_job     → the series PDF (summary, P(tumour) profile, key slices)
-    batch_report_job      → the batch PDF from the table's items (thumbnails kept as small JPEGs)
+    batch_report_job      → the batch PDF from the table's items (their thumbnails kept as small JPEGs)
     secondary_capture_job → the shown overlay as a DICOM Secondary Capture in the scan's study
     encapsulated_pdf_job  → the scan or series report wrapped as DICOM Encapsulated PDF
 """
 
 from __future__ import annotations
 
-import io
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -22,31 +21,7 @@ from typing import Any
 import numpy as np
 
 from app.core.errors import BrainLensError
-
-
-class ThumbnailItem:
-    """A batch item whose ``thumbnail`` (uint8 image) is decoded from its JPEG only when read.
-
-    The batch report reads it once per item, so one small image is decoded at a time."""
-
-    def __init__(self, item: Any) -> None:
-        self._item = item
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._item, name)
-
-    @property
-    def scan(self) -> None:
-        return None
-
-    @property
-    def thumbnail(self) -> np.ndarray | None:
-        data = getattr(self._item, "thumbnail_jpeg", None)
-        if not data:
-            return None
-        from PIL import Image
-
-        return np.asarray(Image.open(io.BytesIO(data)))
+from app.core.reports.audit import EXPORT_DICOM, EXPORT_REPORT
 
 
 def _unwritable(path: Path, error: OSError) -> BrainLensError:
@@ -72,7 +47,7 @@ def scan_report_job(path: Path, scan: Any, prediction: Any, model_info: Any, *, 
     written = _writing(path, lambda: write_scan_report(path, scan, prediction, model_info=model_info,
                                                        overlay_rgb=overlay_rgb, anonymise=anonymise, **extra))
     if audit is not None:
-        audit.export("export_report", prediction, getattr(scan, "file_sha256", None), model_info)
+        audit.export(EXPORT_REPORT, prediction, getattr(scan, "file_sha256", None), model_info)
     yield written
 
 
@@ -91,7 +66,7 @@ def series_report_job(path: Path, scans: Sequence[Any], predictions: Sequence[An
     if audit is not None:
         top = key_slice_indices(predictions, 1)
         index = top[0] if top else 0
-        audit.export("export_report", predictions[index], getattr(scans[index], "file_sha256", None), model_info)
+        audit.export(EXPORT_REPORT, predictions[index], getattr(scans[index], "file_sha256", None), model_info)
     yield written
 
 
@@ -99,10 +74,10 @@ def batch_report_job(path: Path, items: Iterable[Any], model_info: Any, *, anony
                      audit: Any = None) -> Iterator[Path]:
     from app.core.reports.batch_pdf import write_batch_report
 
-    proxies = (ThumbnailItem(item) for item in list(items))
-    written = _writing(path, lambda: write_batch_report(path, proxies, model_info=model_info, anonymise=anonymise))
+    kept = list(items)  # the table's items: pixels released, thumbnails kept (``sinks.ReleasePixels``)
+    written = _writing(path, lambda: write_batch_report(path, kept, model_info=model_info, anonymise=anonymise))
     if audit is not None:
-        audit.export("export_report", None, None, model_info)
+        audit.export(EXPORT_REPORT, None, None, model_info)
     yield written
 
 
@@ -112,7 +87,7 @@ def secondary_capture_job(path: Path, overlay_rgb: np.ndarray, scan: Any, predic
 
     written = _writing(path, lambda: write_secondary_capture(path, overlay_rgb, scan, anonymise=anonymise))
     if audit is not None:
-        audit.export("export_dicom", prediction, getattr(scan, "file_sha256", None), model_info)
+        audit.export(EXPORT_DICOM, prediction, getattr(scan, "file_sha256", None), model_info)
     yield written
 
 
@@ -135,5 +110,5 @@ def encapsulated_pdf_job(path: Path, scans: Sequence[Any], predictions: Sequence
                                    colormap=colormap, opacity=opacity))
         written = _writing(path, lambda: write_encapsulated_pdf(path, pdf, scan, anonymise=anonymise))
     if audit is not None:
-        audit.export("export_dicom", predictions[index], getattr(scan, "file_sha256", None), model_info)
+        audit.export(EXPORT_DICOM, predictions[index], getattr(scan, "file_sha256", None), model_info)
     yield written

@@ -12,7 +12,8 @@ from app.core.errors import BrainLensError
 from app.core.model.verdict import class_display_names
 from app.core.runs.progress import CancelToken, Progress
 from app.ui import jobs
-from app.ui.batch_panel import batch_counts, row_from_item, row_from_summary
+from app.core.reports.sinks import RunSummary
+from app.ui.batch_panel import row_from_item, row_from_summary
 from app.ui.workers import GeneratorWorker
 
 
@@ -58,7 +59,7 @@ class BatchMixin:
             return
         names = class_display_names(self.classifier.card) if self.classifier is not None else {}
         state = "Cancelled" if self._batch_cancelled else "Done"
-        message = f"{state}: {batch_counts(self.batch.model.rows, names)}"
+        message = f"{state}: {RunSummary.of(self.batch.model.items).counts_line(names, per_class=True)}"
         self.batch.finish(message)
         self.statusBar().showMessage(f"Batch {message[0].lower()}{message[1:]}", 15000)
         self._batch_worker = None

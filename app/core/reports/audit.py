@@ -26,7 +26,7 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,14 @@ RECORD_KEYS = (
 )
 
 
+# What a record says was done (its ``action``); PACS actions are named in app.core.network.pacs.
+VIEW_CLASSIFY = "view_classify"  # the GUI classified the scan(s) it shows
+BATCH_CLASSIFY = "batch_classify"  # the GUI's batch
+CLI_CLASSIFY = "cli_classify"  # ``brainlens classify``
+EXPORT_REPORT = "export_report"  # a PDF report was written
+EXPORT_DICOM = "export_dicom"  # a DICOM object (Secondary Capture, Encapsulated PDF) was written
+
+
 class AuditError(Exception):
     """The audit log cannot be written (unreadable, corrupt last line, no permission)."""
 
@@ -56,7 +64,7 @@ class AuditError(Exception):
 class AuditEvent:
     """What happened, without who it happened to."""
 
-    action: str  # "classify", "batch_classify", "export_report", "export_dicom", ...
+    action: str  # one of the actions above, "classify", or a PACS action ("pacs_send", ...)
     file_sha256: str | None = None
     model: str | None = None  # "name version"
     model_sha256: str | None = None
@@ -322,17 +330,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class AuditSink:
-    """Audit records as a result sink of ``brainlens classify``: one record per classified scan.
+    """Audit records as a result sink of a batch run: one record per classified scan.
 
-    Records are appended in groups of ``flush_every`` (one lock and one fsync per group, so a
-    fast GPU run is not slowed by the log); ``close`` writes the rest.
+    Records are appended in groups of ``flush_every`` (one lock and one fsync per group, so a fast GPU
+    run is not slowed by the log); ``close`` writes the rest. The flags are those under the model
+    info's user threshold (``ModelInfo.with_threshold``), as on screen and in the CSV. ``append`` writes
+    a group (default: ``append_events`` to ``log_path``); the GUI passes its ``AuditTrail.write``, which
+    reports a failure once and returns False instead of raising.
     """
 
-    def __init__(self, model_info: ModelInfo, *, action: str = "batch_classify",
-                 log_path: Path | None = None, flush_every: int = 32, threshold: float | None = None) -> None:
-        self.model_info, self.action, self.log_path = model_info, action, log_path
-        self.threshold = threshold
+    def __init__(self, model_info: ModelInfo, *, action: str = BATCH_CLASSIFY, log_path: Path | None = None,
+                 flush_every: int = 32, append: Callable[[list[AuditEvent]], object] | None = None) -> None:
+        self.model_info, self.action = model_info, action
         self.flush_every = max(1, flush_every)
+        self._append = append or (lambda events: append_events(events, log_path))
         self._pending: list[AuditEvent] = []
         self.written = 0
 
@@ -342,16 +353,18 @@ class AuditSink:
             return
         self._pending.append(classification_event(
             prediction, file_sha256=getattr(item, "image_sha256", None) or None,
-            model_info=self.model_info, action=self.action, threshold=self.threshold))
+            model_info=self.model_info, action=self.action))
         if len(self._pending) >= self.flush_every:
             self.flush()
 
     def flush(self) -> None:
-        self.written += len(append_events(self._pending, self.log_path))
+        if self._pending and self._append(self._pending) is not False:
+            self.written += len(self._pending)
         self._pending = []
 
-    def close(self, summary: dict[str, Any] | None = None) -> None:
+    def close(self, summary: object = None) -> None:
         self.flush()
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

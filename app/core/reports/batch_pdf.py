@@ -81,9 +81,11 @@ def thumbnail_jpeg(display: np.ndarray, px: int = THUMB_PX) -> bytes:
 
 
 def _thumbnail(item: Any, px: int) -> bytes | None:
+    """From the scan while the item has it, else the JPEG kept when its pixels were released."""
     scan = getattr(item, "scan", None)
-    image = getattr(scan, "display", None) if scan is not None else getattr(item, "thumbnail", None)
-    return None if image is None else thumbnail_jpeg(image, px)
+    if scan is not None:
+        return thumbnail_jpeg(scan.display, px)
+    return getattr(item, "thumbnail_jpeg", None)
 
 
 class BatchReport:
@@ -158,7 +160,7 @@ class BatchReport:
     def _class_label(self, row: _Row) -> str:
         if row.status != "ok":
             return "failed"
-        if not row.assessed:
+        if not row.assessed or row.predicted_class is None:
             return verdict.NOT_ASSESSED
         return self.model.display_name(row.predicted_class)
 
@@ -289,9 +291,9 @@ def write_batch_report(path: str | Path, items: Iterable[Any], *, model_info: Mo
 
 
 class PdfReportSink:
-    """The batch PDF as a result sink of ``brainlens classify`` (``write`` per item, PDF on ``close``).
+    """The batch PDF as a result sink (``app.core.reports.sinks``): ``write`` per item, the PDF on ``close``.
 
-    It sees each item before the CLI drops the scan, so thumbnails come along.
+    It comes before ``ReleasePixels`` in the pipeline, so it sees each scan and thumbnails come along.
     """
 
     def __init__(self, path: str | Path, model_info: ModelInfo, *, anonymise: bool = False) -> None:
@@ -301,5 +303,5 @@ class PdfReportSink:
     def write(self, item: Any) -> None:
         self.report.add(item)
 
-    def close(self, summary: dict[str, Any] | None = None) -> None:
+    def close(self, summary: object = None) -> None:
         self.report.write(self.path)

@@ -16,11 +16,15 @@ import csv
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from app.core.model import verdict
+from app.core.model.identity import ModelInfo
 from app.core.runs.batch import BatchItem, SeriesSummary
 from app.core.reports.numbers import format_probability, round_probability
+
+if TYPE_CHECKING:
+    from app.core.reports.sinks import RunSummary
 
 RESULTS_FORMAT = "brainlens-results"
 RESULTS_FORMAT_VERSION = 2  # 2: not-assessed scans carry no figures; raw model output named raw_*
@@ -151,6 +155,11 @@ class CsvResultWriter:
         self._file.flush()
         self.rows = 0
 
+    @classmethod
+    def for_model(cls, path: str | Path, model: ModelInfo) -> CsvResultWriter:
+        """The CSV of results from ``model`` under its user threshold (``ModelInfo.with_threshold``)."""
+        return cls(path, model.class_names, model.sha256, model.user_threshold)
+
     def write(self, item: BatchItem | SeriesSummary) -> None:
         if isinstance(item, SeriesSummary):
             return
@@ -163,7 +172,8 @@ class CsvResultWriter:
             self.rows += 1
         self._file.flush()
 
-    def close(self) -> None:
+    def close(self, summary: RunSummary | None = None) -> None:
+        """Closes the file (as a result sink: the CSV has no summary row)."""
         if not self._file.closed:
             self._file.close()
 
@@ -187,6 +197,11 @@ class JsonResultWriter:
         self._first = True
         self.counts = {"ok": 0, "error": 0}
 
+    @classmethod
+    def for_model(cls, path: str | Path, model: ModelInfo) -> JsonResultWriter:
+        """The JSON results of ``model`` (its identity in the head) under its user threshold."""
+        return cls(path, model.as_json(), model.user_threshold)
+
     def write(self, item: BatchItem | SeriesSummary) -> None:
         if isinstance(item, SeriesSummary):
             self._series.append(json_series(item))
@@ -197,10 +212,11 @@ class JsonResultWriter:
         self.counts[status] = self.counts.get(status, 0) + 1
         self._file.flush()
 
-    def close(self, summary: dict[str, Any] | None = None) -> None:
+    def close(self, summary: RunSummary | None = None) -> None:
+        """Ends the document; the run's ``summary`` fills its summary block (without one: the counts)."""
         if self._file.closed:
             return
-        tail = {"series": self._series, "summary": summary or dict(self.counts)}
+        tail = {"series": self._series, "summary": summary.as_json() if summary is not None else dict(self.counts)}
         self._file.write("\n ],\n" + json.dumps(tail, indent=1)[2:])
         self._file.write("\n")
         self._file.close()

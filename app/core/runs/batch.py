@@ -15,13 +15,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.core.errors import BrainLensError, ScanLoadError
 from app.core.model.inference import Classifier, PreparedInput, Prediction, scan_modality, scan_plane
 from app.core.model.verdict import NOT_ASSESSED, top_slice
 from app.core.scans.loading import ScanSource, file_sha256, iter_sources, load_source
 from app.core.runs.progress import CancelToken, Progress
-from app.core.scans.scan import Scan
+from app.core.scans.scan import Scan, ScanMetadata
+
+if TYPE_CHECKING:
+    from app.core.runs.volumes import VolumeProgress
 
 
 @dataclass(eq=False)
@@ -42,6 +46,9 @@ class BatchItem:
     kind: str = "scan"
     patient: str | None = field(default=None, repr=False)  # DICOM patient name (else ID); an identifier
     plane: str | None = None  # a volume's slice: the plane it was cut in (slice_index counts in it)
+    # kept when the pixels are released (app.core.reports.sinks.ReleasePixels): for a later batch PDF
+    thumbnail_jpeg: bytes | None = field(default=None, repr=False)
+    metadata: ScanMetadata | None = field(default=None, repr=False)  # the PDF's patient header; identifiers
 
     @property
     def ok(self) -> bool:
@@ -111,7 +118,7 @@ class _SeriesState:
     remaining: int
     items: list[tuple[int | None, str, Prediction | None]] = field(default_factory=list)
     patient: str | None = None
-    volume: object | None = None  # app.core.runs.volumes.VolumeProgress for a volume source
+    volume: VolumeProgress | None = None  # for a volume source
 
 
 def run_batch(
@@ -272,8 +279,9 @@ def predict_entries(entries: Sequence[ScanEntry], classifier: Classifier) -> Non
     """One batched model run over the entries that decoded, filling in their predictions; a model
     failure marks those entries as errors and the run goes on. The model inputs are dropped."""
     ready = [entry for entry in entries if entry.prepared is not None]
+    inputs = [entry.prepared for entry in entries if entry.prepared is not None]
     try:
-        predictions = classifier.run([entry.prepared for entry in ready])
+        predictions = classifier.run(inputs)
     except Exception as exc:  # noqa: BLE001 - a model failure marks this batch, the run goes on
         failure = f"The model failed on this image ({type(exc).__name__}: {exc})."
         for entry in ready:
@@ -329,7 +337,10 @@ def _summarise(state: _SeriesState) -> SeriesSummary:
         majority = counts.most_common(1)[0][0] if counts else NOT_ASSESSED
     # the one top-slice rule (verdict.top_slice), keyed by position among this series' items
     top = top_slice([p for _, _, p in state.items])
-    top_item = state.items[top[0]] if top else None
+    top_index = top_label = top_p_tumour = None
+    if top is not None:
+        top_index, top_label, top_prediction = state.items[top[0]]
+        top_p_tumour = top[1] if top_prediction is not None and top_prediction.p_tumour is not None else None
     source = state.source
     return SeriesSummary(
         path=source.path,
@@ -337,9 +348,9 @@ def _summarise(state: _SeriesState) -> SeriesSummary:
         slice_count=len(state.items),
         classified=len(assessed),
         failed=len(state.items) - len(predictions),
-        top_slice_index=top_item[0] if top_item else None,
-        top_slice_label=top_item[1] if top_item else None,
-        top_p_tumour=top[1] if top and top_item[2].p_tumour is not None else None,
+        top_slice_index=top_index,
+        top_slice_label=top_label,
+        top_p_tumour=top_p_tumour,
         majority_class=majority,
         class_counts=dict(counts),
         series_uid=source.series_uid,
