@@ -85,9 +85,9 @@ class PacsQueryDialog(QDialog):
             (("Study date from", self.date_from), ("to", self.date_to)),
         )
         for row, pairs in enumerate(paired_rows):  # each row: label, field, label, field
-            for pair, (label, field) in enumerate(pairs):
+            for pair, (label, widget) in enumerate(pairs):
                 form.addWidget(QLabel(label), row, 2 * pair)
-                form.addWidget(field, row, 2 * pair + 1)
+                form.addWidget(widget, row, 2 * pair + 1)
         form.addWidget(QLabel("Description"), 3, 0)
         form.addWidget(self.description, 3, 1, 1, 3)
         form.addWidget(self.search_button, 3, 4)
