@@ -306,6 +306,10 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, VolumeMixin, Q
         worker.signals.errored.connect(lambda e: self._show_error("The scan could not be classified", e))
         self._classify_worker = worker.start()
 
+    def is_classifying(self) -> bool:
+        """Whether the scans in the viewer are still being classified."""
+        return self._classify_worker is not None and not self._classify_worker.is_done
+
     def _prediction_ready(self, pair: tuple[int, Any]) -> None:
         index, prediction = pair
         self._volume_prediction(index, prediction)
