@@ -37,7 +37,7 @@ def test_results_panel_hides_class_and_figures_when_not_assessed(qtbot):
     assert "Meningioma" not in panel.title.text() + panel.subtitle.text()
     assert "97" not in panel.subtitle.text() and panel.p_tumour.text() == ""
     assert "sagittal" in panel.subtitle.text()  # the reason, in words
-    assert all(bar.value() == 0 and bar.format() == "—" for bar in panel._bars)
+    assert all(value == 0 for value in panel.bar_values()) and all(text == "—" for text in panel.bar_texts())
 
     panel.show_prediction(_prediction(assessed=True), NAMES, None)
     assert panel.title.text() == "Meningioma" and "97.0 %" in panel.subtitle.text()
@@ -64,4 +64,4 @@ def test_window_names_no_class_for_a_not_assessed_scan(qtbot, window, tmp_path):
     assert not window.viewer.overlay_pane.has_image()  # no class map unless the user picks a class
     assert window.results.title.text() == "Not assessed"
     window.results.select_class(1)  # asking for a class's map names that class only
-    assert window.viewer.overlay_pane._corners["top_left"] == "Grad-CAM: Meningioma (scan not assessed)"
+    assert window.viewer.overlay_pane.corner_text("top_left") == "Grad-CAM: Meningioma (scan not assessed)"

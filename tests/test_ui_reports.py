@@ -13,6 +13,8 @@ import pytest
 pytest.importorskip("PySide6")
 pytestmark = pytest.mark.gui
 
+from PySide6.QtCore import QPoint  # noqa: E402
+
 from tests import mri_data  # noqa: E402
 from tests.ui_fixtures import dialogs, no_dangling_workers, settings_store, tiny_model, window  # noqa: E402
 
@@ -65,7 +67,14 @@ def open_and_classify(qtbot, win, path: Path, count: int = 1) -> None:
     with qtbot.waitSignal(win.scan_shown, timeout=TIMEOUT):  # not the previous scan's results
         win.open_paths([path])
     qtbot.waitUntil(lambda: len(win.view.scans) == count and len(win.view.predictions) == count, timeout=TIMEOUT)
-    qtbot.waitUntil(lambda: win._classify_worker is None or win._classify_worker.is_done, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not win.is_classifying(), timeout=TIMEOUT)
+
+
+def open_file_menu(win) -> None:
+    """As the user opening File: the menu brings its actions' text and enabled state up to date as it shows."""
+    menu = next(action.menu() for action in win.menuBar().actions() if action.text() == "&File")
+    menu.popup(win.mapToGlobal(QPoint(0, 0)))
+    menu.hide()
 
 
 def shown_class(win) -> str:
@@ -78,7 +87,7 @@ def shown_class(win) -> str:
 @needs_poppler
 def test_scan_report_from_the_viewer(qtbot, window, mni_jpg, tmp_path, private_audit_dir):
     open_and_classify(qtbot, window, mni_jpg)
-    window._update_export_actions()
+    open_file_menu(window)
     assert window.report_action.text() == "Export scan report…"
     target = tmp_path / "scan report.pdf"
     asked = export(qtbot, window, window.report_action.trigger, target)
@@ -121,7 +130,7 @@ def test_series_report_waits_for_every_slice(qtbot, window, mni_series_dir, dial
     window.exporter.export_viewer_report()
     assert not asked and dialogs and dialogs[-1][0] == "Nothing to export"
     assert "still being classified" in dialogs[-1][1]
-    qtbot.waitUntil(lambda: window._classify_worker is None or window._classify_worker.is_done, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not window.is_classifying(), timeout=TIMEOUT)
 
 
 def write_batch_folder(folder: Path) -> Path:
@@ -171,7 +180,7 @@ def test_heatmap_and_report_as_dicom(qtbot, window, tmp_path, private_audit_dir)
 
     files = mri_data.write_dicom_series(tmp_path / "one", [90])
     open_and_classify(qtbot, window, files[0])
-    window._update_export_actions()
+    open_file_menu(window)
     assert window.dicom_heatmap_action.isEnabled() and window.dicom_report_action.isEnabled()
     window.results.heatmap.colormap.setCurrentText("jet")
     window.results.heatmap.set_opacity(0.7)
@@ -198,7 +207,7 @@ def test_heatmap_and_report_as_dicom(qtbot, window, tmp_path, private_audit_dir)
 
 def test_dicom_actions_disabled_for_plain_images(qtbot, window, mni_jpg, dialogs):
     open_and_classify(qtbot, window, mni_jpg)
-    window._update_export_actions()
+    open_file_menu(window)
     assert not window.dicom_heatmap_action.isEnabled()
     assert not window.batch_report_action.isEnabled() and not window.export_action.isEnabled()  # no batch
     asked = answer(window, Path("never.dcm"), False)

@@ -49,7 +49,7 @@ def test_a_rounded_certainty_is_never_shown_and_an_uncalibrated_model_says_so(qt
     panel.show_prediction(sure, NAMES, None, calibrated=False)
     assert "> 99.9 %" in panel.subtitle.text() and "100.0" not in panel.subtitle.text()
     assert "uncalibrated" in panel.subtitle.text() and panel.subtitle.toolTip()
-    assert panel._bars[1].format() == "> 99.9 %" and panel._bars[0].format() == "< 0.1 %"
+    assert panel.bar_texts()[1] == "> 99.9 %" and panel.bar_texts()[0] == "< 0.1 %"
     panel.show_prediction(sure, NAMES, None, calibrated=True)
     assert "uncalibrated" not in panel.subtitle.text()
 
@@ -126,7 +126,7 @@ def test_heatmap_choice_resets_for_each_new_scan(qtbot, window, mni_png, mni_jpg
     with qtbot.waitSignal(window.prediction_shown, timeout=TIMEOUT):
         window.open_paths([mni_jpg])
     assert window.results.selected_class() is None  # ... is not every later patient's map
-    assert "(predicted)" in window.viewer.overlay_pane._corners["top_left"]
+    assert "(predicted)" in window.viewer.overlay_pane.corner_text("top_left")
 
 
 def test_a_not_assessed_scan_draws_no_class_map_until_one_is_picked(qtbot, window, tmp_path):
@@ -135,7 +135,7 @@ def test_a_not_assessed_scan_draws_no_class_map_until_one_is_picked(qtbot, windo
     with qtbot.waitSignal(window.prediction_shown, timeout=TIMEOUT):
         window.open_paths([tmp_path / "photo.png"])
     overlay = window.viewer.overlay_pane
-    assert not overlay.has_image() and "Not assessed" in overlay._hint
+    assert not overlay.has_image() and "Not assessed" in overlay.hint_text()
     window.results.select_class(1)
     assert overlay.has_image()
 
@@ -188,12 +188,12 @@ def test_ctrl_e_follows_what_is_shown_and_saves_away_from_the_scans(qtbot, windo
 def test_reading_aids_annotations_colour_bar_ruler_and_tags(qtbot, window, mni_series_dir):
     open_series(qtbot, window, mni_series_dir)
     scan_pane, overlay_pane = window.viewer.panes()
-    corners = scan_pane._corners
-    assert "Doe Jane" in corners["top_left"] and "2026-01-15" in corners["top_right"]
-    assert corners["bottom_right"].startswith(f"Slice {window.view.index + 1} / 20") and "W " in corners["bottom_left"]
+    corner = scan_pane.corner_text
+    assert "Doe Jane" in corner("top_left") and "2026-01-15" in corner("top_right")
+    assert corner("bottom_right").startswith(f"Slice {window.view.index + 1} / 20") and "W " in corner("bottom_left")
     window.metadata.hide_identifiers.setChecked(True)
-    assert "Doe" not in scan_pane._corners["top_left"]
-    assert len(overlay_pane._colour_bar) == 64  # the heatmap's colour bar is drawn
+    assert "Doe" not in scan_pane.corner_text("top_left")
+    assert len(overlay_pane.colour_bar()) == 64  # the heatmap's colour bar is drawn
     # the ruler: a 3-4-5 triangle of image pixels at 1 mm spacing is 5 mm
     window.page.ruler_button.setChecked(True)
     start = scan_pane.mapFromScene(QPointF(10, 10))

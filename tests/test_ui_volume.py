@@ -36,9 +36,9 @@ def test_dropped_nifti_opens_in_three_linked_planes_with_its_heatmap(qtbot, wind
     assert heat.shape == panel.volume.shape and heat.max() > 0
     # the overlay changes what the panes show; switching it off shows the plain slices
     pane = panel.panes["coronal"]
-    with_map = pane._image.copy()
+    with_map = pane.image().copy()
     panel.show_heatmap.setChecked(False)
-    assert pane._image != with_map
+    assert pane.image() != with_map
 
     # a click in the sagittal pane moves the crosshair: the axial and coronal panes follow it
     sagittal = panel.panes["sagittal"]
@@ -65,7 +65,7 @@ def test_sagittal_dicom_series_opens_as_a_volume_in_neurological_convention(qtbo
     wait_classified(qtbot, window)
     panel = window.volume_panel
     assert panel.volume.format == "dicom" and panel.convention == "neurological"
-    assert panel.panes["axial"]._labels["left"] == "L"
+    assert panel.panes["axial"].orientation_label("left") == "L"
     assert not any("not_axial_plane" in p.ood_reasons for p in window.view.predictions.values())
 
 

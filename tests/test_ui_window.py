@@ -54,8 +54,7 @@ def test_open_jpg_shows_scan_heatmap_and_class(qtbot, window, mni_jpg):
     assert window.results.title.text() == words[prediction.predicted_class] or "Not assessed" in window.results.title.text()
     assert percent(prediction.confidence) in window.results.subtitle.text()
     assert "uncalibrated" in window.results.subtitle.text()  # the tiny card records no fitted temperature
-    bars = window.results._bars
-    assert [b.value() for b in bars] == [round(float(p) * 1000) for p in prediction.probabilities]
+    assert window.results.bar_values() == [round(float(p) * 1000) for p in prediction.probabilities]
     assert "P(tumour)" in window.results.p_tumour.text()
     assert not window.page.slice_bar.isVisible()  # one image: no slice bar
     assert window.timings["first_result_s"] > 0  # measured (and shown); never asserted as seconds
@@ -99,8 +98,8 @@ def test_class_selector_shows_that_class_map(qtbot, window, mni_png):
     overlays = {}
     for choice in (None, other):
         window.results.select_class(choice)
-        overlays[choice] = window.viewer.overlay_pane._item.pixmap().toImage()
-        caption = window.viewer.overlay_pane._corners["top_left"]
+        overlays[choice] = window.viewer.overlay_pane.image()
+        caption = window.viewer.overlay_pane.corner_text("top_left")
         expected = class_display_names(window.classifier.card)[
             prediction.class_names[prediction.predicted_index if choice is None else other]]
         assert f"Grad-CAM: {expected} (" in caption
@@ -119,7 +118,7 @@ def test_window_level_drag_rewindows_and_reset_restores(qtbot, window, mni_serie
     qtbot.mouseRelease(pane.viewport(), Qt.MouseButton.RightButton, pos=centre + QPoint(-60, 40))
     assert window.view.window is not None and window.view.window != original
     assert window.view.window[1] < original[1]  # dragging left narrows the window
-    assert "W " in pane._corners["bottom_left"]
+    assert "W " in pane.corner_text("bottom_left")
     window.page.presets.setCurrentIndex(1)
     window.page.preset_chosen.emit(1)
     assert window.view.window is not None

@@ -1,4 +1,5 @@
-"""The generator worker: signal order, errors, quit between yields, await on shutdown."""
+"""The generator worker: signal order, errors, quit between yields, only the current worker's slots run,
+await on shutdown."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ import pytest
 pytest.importorskip("PySide6")
 pytestmark = pytest.mark.gui
 
-from app.ui.workers import GeneratorWorker, await_workers, running_workers, start_worker  # noqa: E402
+from app.ui.workers import (  # noqa: E402
+    GeneratorWorker,
+    await_workers,
+    connect_current,
+    running_workers,
+    start_worker,
+)
 from tests.ui_fixtures import no_dangling_workers  # noqa: E402
 
 
@@ -67,6 +74,25 @@ def test_quit_stops_between_yields_and_cancels_token(qtbot):
         worker.quit()
     assert token.cancelled
     assert len(values) < 10_000
+
+
+def test_only_the_current_worker_reaches_its_slots(qtbot):
+    current: list[GeneratorWorker | None] = [None]
+    seen: list[tuple[str, object]] = []
+    ended: list[str] = []
+
+    def start(name: str, func, *args) -> None:
+        worker = GeneratorWorker(func, *args, name=name)
+        connect_current(worker, lambda: current[0], on_yield=lambda value: seen.append((name, value)),
+                        on_error=lambda error: seen.append((name, type(error).__name__)),
+                        on_finish=lambda: seen.append((name, "finished")))
+        worker.signals.finished.connect(lambda: ended.append(name))
+        current[0] = worker.start()
+
+    start("old", counting, 3)
+    start("new", failing)  # supersedes "old" before the event loop delivers anything of it
+    qtbot.waitUntil(lambda: sorted(ended) == ["new", "old"], timeout=5000)
+    assert seen == [("new", 1), ("new", "ValueError"), ("new", "finished")]
 
 
 def test_await_workers_stops_everything():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QLinearGradient, QPainter, QPen, QPixmap, QTransform
+from PySide6.QtGui import QColor, QFont, QImage, QLinearGradient, QPainter, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import (
     QFrame,
     QGraphicsPixmapItem,
@@ -98,14 +98,26 @@ class ImagePane(QGraphicsView):
     def has_image(self) -> bool:
         return not self._item.pixmap().isNull()
 
+    def image(self) -> QImage:
+        """The image shown, at its own size (a null QImage when the pane is empty)."""
+        return self._item.pixmap().toImage()
+
     def set_hint(self, hint: str) -> None:
         self._hint = hint
         self.viewport().update()
+
+    def hint_text(self) -> str:
+        """The hint drawn in the middle while the pane has no image."""
+        return self._hint
 
     def set_corner_text(self, corner: str, text: str) -> None:
         """corner: "top_left", "top_right", "bottom_left" or "bottom_right"."""
         self._corners[corner] = text
         self.viewport().update()
+
+    def corner_text(self, corner: str) -> str:
+        """The annotation in that corner ("" when there is none)."""
+        return self._corners.get(corner, "")
 
     def set_pixel_spacing(self, spacing: tuple[float, float] | None) -> None:
         self._spacing = tuple(spacing) if spacing else None
@@ -114,6 +126,10 @@ class ImagePane(QGraphicsView):
         """The colour map as [n, 3] uint8 RGB, drawn as a bar (None: no bar)."""
         self._colour_bar = [] if ramp is None else [QColor(int(r), int(g), int(b)) for r, g, b in ramp]
         self.viewport().update()
+
+    def colour_bar(self) -> list[QColor]:
+        """The colours of the bar, low to high (empty: no bar)."""
+        return list(self._colour_bar)
 
     def measurement_mm(self) -> float | None:
         """The ruler's length in mm (None: no ruler, or a plain image without a pixel spacing)."""

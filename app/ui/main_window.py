@@ -35,7 +35,7 @@ from app.ui.window_dialogs import DialogsMixin, user_message
 from app.ui.window_drop import DropMixin
 from app.ui.window_menus import MenusMixin
 from app.ui.window_volume import VolumeMixin
-from app.ui.workers import GeneratorWorker, await_workers, start_worker
+from app.ui.workers import GeneratorWorker, await_workers, connect_current, start_worker
 
 log = logging.getLogger(__name__)
 NOTICE = "Research use only — not for diagnosis"
@@ -224,13 +224,11 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, VolumeMixin, Q
             return
         self.statusBar().showMessage("Looking for scans…")
         worker = GeneratorWorker(jobs.inspect_paths, paths, name="inspect")
-        worker.signals.yielded.connect(lambda sources, w=worker: self._sources_found(w, paths, sources))
+        connect_current(worker, lambda: self._inspect_worker, on_yield=lambda sources: self._sources_found(paths, sources))
         worker.signals.errored.connect(lambda e: self._show_error("Nothing could be opened", e))
         self._inspect_worker = worker.start()
 
-    def _sources_found(self, worker: GeneratorWorker, paths: list[Path], sources: list[Any]) -> None:
-        if worker is not self._inspect_worker:
-            return  # the user opened something else meanwhile
+    def _sources_found(self, paths: list[Path], sources: list[Any]) -> None:
         if not sources:
             self._show_error("Nothing to open", BrainLensError(
                 "No images or DICOM files were found there. BrainLens opens DICOM, JPG, PNG and TIFF."))
@@ -246,15 +244,14 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, VolumeMixin, Q
         self.statusBar().showMessage("Loading…")
         self.results.show_message("Loading…")
         worker = GeneratorWorker(jobs.load_target, target, name="load")
-        worker.signals.yielded.connect(lambda result, w=worker: self._scans_loaded(w, result, frame, slice_index))
-        worker.signals.errored.connect(lambda e, w=worker: self._open_failed(w, target, e))
+        connect_current(worker, lambda: self._load_worker,
+                        on_yield=lambda result: self._scans_loaded(result, frame, slice_index),
+                        on_error=lambda e: self._open_failed(target, e))
         self._load_worker = worker.start()
 
-    def _open_failed(self, worker: GeneratorWorker, target: Any, error: BaseException) -> None:
+    def _open_failed(self, target: Any, error: BaseException) -> None:
         """The previous patient leaves the screen (both panes, the result, the information panel), and
         the message names the file that failed."""
-        if worker is not self._load_worker:
-            return
         self._stop_viewer_workers()
         self.view.clear()
         self.metadata.show_scan(None)
@@ -264,10 +261,7 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, VolumeMixin, Q
         self._show_error(f"{name} could not be opened", error)
         self.page.show_hint(f"{name} could not be opened: {user_message(error)}")
 
-    def _scans_loaded(self, worker: GeneratorWorker, result: tuple[list[Any], list[Any]], frame: int | None,
-                      slice_index: int | None) -> None:
-        if worker is not self._load_worker:
-            return  # superseded by a later open
+    def _scans_loaded(self, result: tuple[list[Any], list[Any]], frame: int | None, slice_index: int | None) -> None:
         scans, failures = result
         if self._opened_at is not None:
             self.timings["loaded_s"] = time.perf_counter() - self._opened_at
@@ -308,13 +302,15 @@ class MainWindow(MenusMixin, DialogsMixin, DropMixin, BatchMixin, VolumeMixin, Q
         scans, classifier = list(view.scans), self.classifier
         worker = GeneratorWorker(jobs.classify_scans, classifier, scans, queue, audit=self.audit,
                                  model_info=self.shown_model_info(), name="classify")
-        worker.signals.yielded.connect(lambda pair, w=worker: self._prediction_ready(w, pair))
+        connect_current(worker, lambda: self._classify_worker, on_yield=self._prediction_ready)
         worker.signals.errored.connect(lambda e: self._show_error("The scan could not be classified", e))
         self._classify_worker = worker.start()
 
-    def _prediction_ready(self, worker: GeneratorWorker, pair: tuple[int, Any]) -> None:
-        if worker is not self._classify_worker:
-            return  # a result for scans no longer shown
+    def is_classifying(self) -> bool:
+        """Whether the scans in the viewer are still being classified."""
+        return self._classify_worker is not None and not self._classify_worker.is_done
+
+    def _prediction_ready(self, pair: tuple[int, Any]) -> None:
         index, prediction = pair
         self._volume_prediction(index, prediction)
         if self.view.add_prediction(index, prediction):

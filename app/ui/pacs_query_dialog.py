@@ -79,18 +79,15 @@ class PacsQueryDialog(QDialog):
         self.search_button.setDefault(True)
         self.search_button.clicked.connect(self.search)
         form = QGridLayout()
-        form.addWidget(QLabel("Node"), 0, 0)
-        form.addWidget(self.node, 0, 1)
-        form.addWidget(QLabel("Modality"), 0, 2)
-        form.addWidget(self.modality, 0, 3)
-        form.addWidget(QLabel("Patient name"), 1, 0)
-        form.addWidget(self.patient_name, 1, 1)
-        form.addWidget(QLabel("Patient ID"), 1, 2)
-        form.addWidget(self.patient_id, 1, 3)
-        form.addWidget(QLabel("Study date from"), 2, 0)
-        form.addWidget(self.date_from, 2, 1)
-        form.addWidget(QLabel("to"), 2, 2)
-        form.addWidget(self.date_to, 2, 3)
+        paired_rows = (
+            (("Node", self.node), ("Modality", self.modality)),
+            (("Patient name", self.patient_name), ("Patient ID", self.patient_id)),
+            (("Study date from", self.date_from), ("to", self.date_to)),
+        )
+        for row, pairs in enumerate(paired_rows):  # each row: label, field, label, field
+            for pair, (label, widget) in enumerate(pairs):
+                form.addWidget(QLabel(label), row, 2 * pair)
+                form.addWidget(widget, row, 2 * pair + 1)
         form.addWidget(QLabel("Description"), 3, 0)
         form.addWidget(self.description, 3, 1, 1, 3)
         form.addWidget(self.search_button, 3, 4)

@@ -138,6 +138,14 @@ class ResultsPanel(QWidget):
     def _combo_changed(self, _position: int) -> None:
         self.class_selected.emit(self.selected_class())
 
+    def bar_texts(self) -> list[str]:
+        """The text on each class's bar, in class order: "87.3 %", or "—" without a result."""
+        return [bar.format() for bar in self._bars]
+
+    def bar_values(self) -> list[int]:
+        """How full each class's bar is, in tenths of a percent (0 to 1000), in class order."""
+        return [bar.value() for bar in self._bars]
+
     # --- states ----------------------------------------------------------------------------------
     def show_message(self, title: str, detail: str = "") -> None:
         """A state without a prediction: "Classifying…", "No model loaded", an inline error."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
     QGridLayout,
@@ -56,7 +56,7 @@ class PlanePane(QWidget):
         self.plane = plane
         self.setObjectName(f"pane_{plane}")
         self.setMinimumSize(150, 150)
-        self._image = None
+        self._image: QImage | None = None
         self._shape = (1, 1)
         self._cross: tuple[float, float] | None = None
         self._labels: dict[str, str] = {}
@@ -67,6 +67,14 @@ class PlanePane(QWidget):
         self._image, self._shape = to_qimage(image), image.shape[:2]
         self._cross, self._labels, self._caption = cross, labels, caption
         self.update()
+
+    def image(self) -> QImage | None:
+        """The slice shown, at its own size (None before the first one)."""
+        return self._image
+
+    def orientation_label(self, side: str) -> str:
+        """The orientation letter at that edge ("top", "bottom", "left" or "right"), e.g. "L"."""
+        return self._labels.get(side, "")
 
     def _target(self) -> QRectF:
         rows, cols = self._shape

@@ -14,7 +14,7 @@ from app.core.runs.progress import CancelToken, Progress
 from app.ui import jobs
 from app.core.reports.sinks import RunSummary
 from app.ui.batch_panel import row_from_item, row_from_summary
-from app.ui.workers import GeneratorWorker
+from app.ui.workers import GeneratorWorker, connect_current
 
 
 class BatchMixin:
@@ -36,14 +36,11 @@ class BatchMixin:
         token = CancelToken()
         worker = GeneratorWorker(jobs.batch_job, paths, self.classifier, token, self.audit, self.shown_model_info(),
                                  cancel=token, name="batch")
-        worker.signals.yielded.connect(lambda value, w=worker: self._batch_value(w, value))
+        connect_current(worker, lambda: self._batch_worker, on_yield=self._batch_value, on_finish=self._batch_done)
         worker.signals.errored.connect(lambda e: self._show_error("The batch stopped", e))
-        worker.signals.finished.connect(lambda w=worker: self._batch_done(w))
         self._batch_worker = worker.start()
 
-    def _batch_value(self, worker: GeneratorWorker, value: Any) -> None:
-        if worker is not self._batch_worker:
-            return
+    def _batch_value(self, value: Any) -> None:
         if isinstance(value, Progress):
             self.batch.set_progress(value.done, value.total, "")
             return
@@ -54,9 +51,7 @@ class BatchMixin:
         if self.batch.model.rowCount() == 1 and "first_result_s" not in self.timings and self._opened_at:
             self.timings["first_result_s"] = time.perf_counter() - self._opened_at
 
-    def _batch_done(self, worker: GeneratorWorker) -> None:
-        if worker is not self._batch_worker:
-            return
+    def _batch_done(self) -> None:
         names = class_display_names(self.classifier.card) if self.classifier is not None else {}
         state = "Cancelled" if self._batch_cancelled else "Done"
         message = f"{state}: {RunSummary.of(self.batch.model.items).counts_line(names, per_class=True)}"

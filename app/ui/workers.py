@@ -136,6 +136,34 @@ def start_worker(
     return worker.start()
 
 
+def connect_current(
+    worker: GeneratorWorker,
+    current: Callable[[], GeneratorWorker | None],
+    *,
+    on_yield: Callable[[Any], None] | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
+    on_finish: Callable[[], None] | None = None,
+) -> GeneratorWorker:
+    """Connects ``worker``'s signals to slots that run only while ``current()`` is still this worker.
+
+    For a job that a later worker supersedes (the user opened something else): a value, error or end
+    from the superseded worker is dropped. Connect before ``start()``, so no signal is missed.
+    """
+
+    def while_current(slot: Callable[..., None]) -> Callable[..., None]:
+        def guarded(*args: Any) -> None:
+            if current() is worker:
+                slot(*args)
+
+        return guarded
+
+    for signal, slot in ((worker.signals.yielded, on_yield), (worker.signals.errored, on_error),
+                         (worker.signals.finished, on_finish)):
+        if slot is not None:
+            signal.connect(while_current(slot))
+    return worker
+
+
 def running_workers() -> list[GeneratorWorker]:
     """Workers whose generator has not finished yet."""
     with _alive_lock:
