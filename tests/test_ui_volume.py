@@ -75,3 +75,24 @@ def test_a_plain_image_after_a_volume_hides_the_three_plane_switch(qtbot, window
     drop(window, [mni_png])
     qtbot.waitUntil(lambda: window.volume_panel.volume is None, timeout=TIMEOUT)
     assert not window.planes_button.isVisible() and window.page.currentWidget() is not window.volume_panel
+
+
+def test_a_volume_in_a_batch_gets_its_summary_row_and_opens_from_it(qtbot, window, nifti_file, mni_png, tmp_path):
+    import shutil
+
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    shutil.copy(nifti_file, folder / "study.nii.gz")
+    shutil.copy(mni_png, folder / "slice.png")
+    window.open_paths([folder])
+    with qtbot.waitSignal(window.batch_finished, timeout=TIMEOUT):
+        pass
+    rows = window.batch.model.rows
+    assert not [r for r in rows if r.class_name == "Error"]  # a volume is a summary, not a failed scan
+    volume = next(r for r in rows if r.is_summary)
+    assert volume.label == "▸ Volume: study.nii.gz" and "of 12 slices" in volume.position
+    assert volume.flags.startswith("highest P(tumour) at axial slice ") or volume.slice_index is None
+    assert window.batch.status.text().startswith("Done: 13 scans: ")
+    window.batch.row_activated.emit(volume)
+    wait_classified(qtbot, window)
+    assert window.page.currentWidget() is window.volume_panel and len(window.view.scans) == 12

@@ -77,18 +77,20 @@ def row_from_item(item: Any, display_names: dict[str, str] | None = None,
 
 
 def row_from_summary(summary: Any, display_names: dict[str, str] | None = None) -> BatchRow:
-    """A ``SeriesSummary``: the series' majority class, its top P(tumour) and where that slice is."""
+    """A ``SeriesSummary`` (or a volume's): the majority class, its top P(tumour) and where that slice is."""
     names = display_names or {}
     majority = summary.majority_class if summary.classified else None
     top = summary.top_slice_index
-    parts = [f"highest P(tumour) at slice {top + 1}"] if top is not None else []
+    plane = getattr(summary, "top_plane", None)  # a volume's slices count in their plane
+    parts = [f"highest P(tumour) at {plane + ' ' if plane else ''}slice {top + 1}"] if top is not None else []
     not_assessed = getattr(summary, "not_assessed", 0)
     if not_assessed:
         parts.append(f"{not_assessed} not assessed")
     if summary.failed:
         parts.append(f"{summary.failed} unreadable")
     class_name = f"{names.get(majority, majority)} (majority)" if majority else "No slice classified"
-    return BatchRow(Path(summary.path), f"▸ Series: {summary.label}",
+    kind = "Volume" if getattr(summary, "kind", "series") == "volume" else "Series"
+    return BatchRow(Path(summary.path), f"▸ {kind}: {summary.label}",
                     f"{summary.classified} of {summary.slice_count} slices", None, top, summary.classified > 0,
                     class_name, None, summary.top_p_tumour, ", ".join(parts), "", is_summary=True,
                     patient=" ".join((getattr(summary, "patient", None) or "").replace("^", " ").split()))

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from app.core.errors import BrainLensError
 from app.core.model.verdict import class_display_names
+from app.core.runs.batch import SeriesSummary
 from app.core.runs.progress import CancelToken, Progress
 from app.ui import jobs
 from app.core.reports.sinks import RunSummary
@@ -45,7 +46,7 @@ class BatchMixin:
             self.batch.set_progress(value.done, value.total, "")
             return
         names = class_display_names(self.classifier.card) if self.classifier is not None else {}
-        summary = getattr(value, "kind", "scan") == "series"
+        summary = isinstance(value, SeriesSummary)  # a series' or a volume's
         self.batch.model.add(row_from_summary(value, names) if summary
                              else row_from_item(value, names, self.settings.low_confidence_threshold), value)
         if self.batch.model.rowCount() == 1 and "first_result_s" not in self.timings and self._opened_at:
@@ -71,7 +72,7 @@ class BatchMixin:
         names = class_display_names(self.classifier.card) if self.classifier is not None else {}
         threshold = self.settings.low_confidence_threshold
         self.batch.model.replace_rows([
-            row_from_summary(item, names) if getattr(item, "kind", "scan") == "series"
+            row_from_summary(item, names) if isinstance(item, SeriesSummary)
             else row_from_item(item, names, threshold) for item in self.batch.model.items])
 
     def export_batch_csv(self) -> None:
