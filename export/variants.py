@@ -54,7 +54,8 @@ def _run_chunked(model, images: np.ndarray, chunk: int = 8) -> dict[str, np.ndar
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
 
-def _evaluation_images(card: ModelCard) -> np.ndarray:
+def evaluation_images(card: ModelCard) -> np.ndarray:
+    """The MNI axial slices a variant is compared with its float model on, as the card's input."""
     spec = card.input
     return reference_images.axial_batch(EVALUATION_SLICES, spec.height, spec.width, spec.value_range)
 
@@ -110,7 +111,7 @@ def write_int8(
     log(f"quantising to int8 ({INT8_FORMAT}, per-channel, {len(calibration)} calibration images) ...")
     with tempfile.TemporaryDirectory() as tmp:
         quantized = quantize_int8(float_path, Path(tmp) / "int8.onnx", calibration)
-        figures = agreement(float_path, quantized, _evaluation_images(card))
+        figures = agreement(float_path, quantized, evaluation_images(card))
         proto = onnx.load(str(quantized))
     info = {
         "type": f"int8 static ({INT8_FORMAT}, onnxruntime.quantization; Conv only, per-channel "
@@ -137,7 +138,7 @@ def write_fp16(float_path: Path, card: ModelCard, *, out: Path | None = None, lo
         _isolate_outputs(proto)
         proto = float16.convert_float_to_float16(proto, keep_io_types=True)
     _fix_float_casts(proto)
-    figures = agreement(float_path, proto.SerializeToString(), _evaluation_images(card))
+    figures = agreement(float_path, proto.SerializeToString(), evaluation_images(card))
     info = {
         "type": "float16 (onnxconverter-common convert_float_to_float16, float32 input/outputs)",
         "evaluation": f"MNI axial slices z={EVALUATION_SLICES[0]}..{EVALUATION_SLICES[-1]} step 3",

@@ -51,7 +51,8 @@ class Component:
     texts: list[tuple[str, str]] = field(default_factory=list)  # (file name, text)
 
 
-def _normalise(name: str) -> str:
+def normalised_name(name: str) -> str:
+    """A distribution name as PEP 503 compares them ("PySide6_Essentials" → "pyside6-essentials")."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -67,7 +68,7 @@ def runtime_distributions(requirements: list[str]) -> list[metadata.Distribution
         requirement = pending.pop()
         if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
             continue
-        key = _normalise(requirement.name)
+        key = normalised_name(requirement.name)
         if key in found:
             continue
         try:

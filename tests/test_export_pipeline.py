@@ -160,7 +160,7 @@ def test_int8_and_fp16_variants_record_their_agreement(exported):
 
     _, result = exported
     quiet = dict(log=lambda *_: None)
-    images = variants._evaluation_images(result.card)
+    images = variants.evaluation_images(result.card)
     for path, tag in ((variants.write_int8(result.path, result.card, **quiet), "int8"),
                       (variants.write_fp16(result.path, result.card, **quiet), "fp16")):
         assert path.name == f"small-{tag}.onnx" and convert.sidecar_path(path).exists()

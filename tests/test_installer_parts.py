@@ -74,7 +74,7 @@ def test_system_libraries_only_dropped_plugins_needed_are_pruned():
 
 
 def test_runtime_licences_cover_the_app_stack_and_not_the_training_stack():
-    names = {licenses._normalise(d.metadata["Name"]) for d in licenses.runtime_distributions(licenses.app_requirements())}
+    names = {licenses.normalised_name(d.metadata["Name"]) for d in licenses.runtime_distributions(licenses.app_requirements())}
     assert {"numpy", "onnxruntime-gpu", "pyside6-essentials", "shiboken6", "pydicom", "pillow", "reportlab"} <= names
     assert not names & {"tensorflow", "tensorflow-cpu", "keras", "tf2onnx", "onnx", "matplotlib", "scikit-learn"}
 
