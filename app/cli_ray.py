@@ -19,7 +19,7 @@ from pathlib import Path
 from app.core.errors import BrainLensError
 from app.core.model.inference import Classifier
 from app.core.model.verdict import NOT_ASSESSED
-from app.core.reports.results_io import NOT_ASSESSED_STATUS
+from app.core.reports.sinks import RunSummary
 from app.core.reports.results_table import (
     DoneScans,
     check_columns,
@@ -102,7 +102,7 @@ def _run(args, classifier: Classifier, writer, done: DoneScans | None, out, err)
         cpus_per_worker=cpus, gpus_per_worker=gpus, batch_size=args.batch_size, crop=args.crop, device=args.device,
     )
     audit = _audit(args, classifier, plan)
-    tally = _Tally()
+    summary = RunSummary(failures_kept=FAILURES_SHOWN)
     started, interrupted, failure = time.perf_counter(), False, None
     try:
         files = listed_files(args.paths, args.recursive, done.unreadable if done else frozenset())
@@ -110,7 +110,7 @@ def _run(args, classifier: Classifier, writer, done: DoneScans | None, out, err)
                            getattr(args, "low_confidence", None))
         for table in classify_on_ray(files, plan, rows, done_sha256=done.sha256 if done else None):
             writer.write(table)
-            tally.add(table)
+            count_table(summary, table)
             if audit is not None:
                 audit(table)
     except KeyboardInterrupt:
@@ -119,18 +119,17 @@ def _run(args, classifier: Classifier, writer, done: DoneScans | None, out, err)
         failure = f"The run on the cluster stopped: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     finally:
         writer.close()
-    elapsed = time.perf_counter() - started
-    for line in summary_lines(tally, elapsed, classifier, plan, args.out, done, interrupted):
+    summary.seconds, summary.interrupted = time.perf_counter() - started, interrupted
+    for line in summary_lines(summary, classifier, plan, args.out, done):
         print(line, file=out)
     if failure:
         print(f"brainlens: {failure}", file=err)
         return EXIT_SOME_FAILED
     if interrupted:
         return EXIT_INTERRUPTED
-    if done is not None and not tally.counts:  # resumed, and nothing was left to do
+    if done is not None and not summary.scans:  # resumed, and nothing was left to do
         return EXIT_OK
-    read = tally.counts["ok"] + tally.counts[NOT_ASSESSED_STATUS]
-    return EXIT_OK if read and not tally.counts["error"] else EXIT_SOME_FAILED
+    return EXIT_OK if summary.read and not summary.failed else EXIT_SOME_FAILED
 
 
 def writer_columns(classifier: Classifier) -> list[str]:
@@ -147,48 +146,37 @@ def listed_files(paths, recursive: bool, unreadable: frozenset[str]) -> Iterator
                 yield file
 
 
-class _Tally:
-    """Counts for the summary; of the failures only the first few (the output has them all)."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self.classes: Counter[str] = Counter()
-        self.failures: list[tuple[str, str]] = []
-
-    def add(self, table) -> None:
-        columns = {name: table.column(name).to_pylist() for name in ("path", "status", "error", "predicted_class")}
-        for path, status, error, label in zip(*columns.values()):
-            self.counts[status] += 1
-            if status != "error":
-                self.classes[label or NOT_ASSESSED] += 1
-            elif len(self.failures) < FAILURES_SHOWN:
-                self.failures.append((path, error))
+def count_table(summary: RunSummary, table) -> None:
+    """Counts a table of result rows (``results_table`` columns) into the run's summary."""
+    columns = [table.column(name).to_pylist() for name in ("status", "predicted_class", "path", "error")]
+    for status, label, path, error in zip(*columns):
+        summary.count_outcome(status, label, path, error)
 
 
-def summary_lines(tally: _Tally, elapsed: float, classifier: Classifier, plan: RayPlan, path: Path,
-                  done: DoneScans | None, interrupted: bool) -> list[str]:
-    ok, unassessed, error = tally.counts["ok"], tally.counts[NOT_ASSESSED_STATUS], tally.counts["error"]
-    total = ok + unassessed + error
-    rate = f", {(total - error) / elapsed:.2f} scans/s" if elapsed > 0 and total > error else ""
+def summary_lines(summary: RunSummary, classifier: Classifier, plan: RayPlan, path: Path,
+                  done: DoneScans | None) -> list[str]:
+    elapsed = summary.seconds
+    rate = f", {summary.read / elapsed:.2f} scans/s" if elapsed > 0 and summary.read else ""
     where = f"{plan.workers} Ray worker(s) × {plan.cpus_per_worker} CPU"
     if plan.gpus_per_worker:
         where += f" + {plan.gpus_per_worker:g} GPU"
     lines = [""]
-    if interrupted:
+    if summary.interrupted:
         lines.append(f"Interrupted: the results so far have been written to {path}.")
-    lines.append(f"{total} scans: {ok} classified, {unassessed} not assessed, {error} failed ({elapsed:.1f} s{rate}; "
+    lines.append(f"{summary.counts_line()} ({elapsed:.1f} s{rate}; "
                  f"{classifier.card.name} {classifier.card.version} on {where})")
     if done is not None:
         lines.append(f"resumed: {done.rows} rows already in {path.name} were kept and their scans skipped")
-    if tally.classes:
-        lines.append("classes: " + ", ".join(f"{name} {n}" for name, n in tally.classes.most_common()))
-    if not total and done is None:
+    classes = summary.classes + Counter({NOT_ASSESSED: summary.not_assessed})
+    if classes:
+        lines.append("classes: " + ", ".join(f"{name} {n}" for name, n in classes.most_common()))
+    if not summary.scans and done is None:
         lines.append("Nothing to classify: no image or DICOM files were found.")
-    if tally.failures:
+    if summary.failures:
         lines.append("Could not classify:")
-        lines.extend(f"  {p}: {reason}" for p, reason in tally.failures)
-        if error > len(tally.failures):
-            lines.append(f"  … and {error - len(tally.failures)} more (the error rows of {path.name})")
+        lines.extend(f"  {p}: {reason}" for p, reason in summary.failures)
+        if summary.failed > len(summary.failures):
+            lines.append(f"  … and {summary.failed - len(summary.failures)} more (the error rows of {path.name})")
     lines.append(f"Results: {path}")
     lines.append("Research use only: not for diagnosis.")
     return lines

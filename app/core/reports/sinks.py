@@ -36,7 +36,8 @@ class RunSummary:
     not_assessed: int = 0
     failed: int = 0
     classes: Counter[str] = field(default_factory=Counter)  # classified scans per predicted class
-    failures: list[tuple[Path, str]] = field(default_factory=list)  # (file, reason) per failed scan
+    failures: list[tuple[Path, str]] = field(default_factory=list)  # (file, reason) per failed scan ...
+    failures_kept: int | None = None  # ... the first this many (None: all; an archive's bad files can be many)
     seconds: float = 0.0
     interrupted: bool = False
 
@@ -50,15 +51,21 @@ class RunSummary:
     def count(self, item: Any) -> None:
         if not isinstance(item, BatchItem):  # series summaries are not scans
             return
-        status = item_status(item)
+        status = item_status(item) if item.prediction is not None else "error"
+        predicted = item.prediction.predicted_class if item.prediction is not None else None
+        self.count_outcome(status, predicted, item.path, item.error or "no result")
+
+    def count_outcome(self, status: str, predicted_class: str | None, path: str | Path, error: str | None) -> None:
+        """One scan by its ``status`` ("ok", "not_assessed", "error"), as a result row records it."""
         if status == NOT_ASSESSED_STATUS:
             self.not_assessed += 1
-        elif status == "ok" and item.prediction is not None:
+        elif status == "ok":
             self.classified += 1
-            self.classes[item.prediction.predicted_class] += 1
+            self.classes[predicted_class or ""] += 1
         else:
             self.failed += 1
-            self.failures.append((item.path, item.error or "no result"))
+            if self.failures_kept is None or len(self.failures) < self.failures_kept:
+                self.failures.append((Path(path), error or "no result"))
 
     @property
     def scans(self) -> int:
