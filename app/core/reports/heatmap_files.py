@@ -25,14 +25,13 @@ class HeatmapFiles:
         self._used: set[str] = set()
         self.written = 0
 
-    def name_for(self, item: BatchItem) -> str:
-        """"<file>[_sliceNNN][_frameNNN]_<class>.png", numbered when the name is taken."""
+    def _name_for(self, item: BatchItem, label: str) -> str:
+        """"<file>[_sliceNNN][_frameNNN]_<label>.png", numbered when the name is taken."""
         parts = [item.path.stem]
         if item.slice_index is not None:
             parts.append(f"slice{item.slice_index + 1:03d}")
         if item.frame is not None:
             parts.append(f"frame{item.frame + 1:03d}")
-        label = item.prediction.label if item.prediction is not None else "failed"
         parts.append(label.replace(" ", "-"))
         name, n = "_".join(parts), 1
         while f"{name}.png" in self._used:
@@ -53,7 +52,7 @@ class HeatmapFiles:
         from app.core.model.gradcam import overlay
 
         picture = overlay(item.scan.display, item.prediction.heatmap(), self.opacity, self.colormap)
-        Image.fromarray(picture).save(self.folder / self.name_for(item))
+        Image.fromarray(picture).save(self.folder / self._name_for(item, item.prediction.label))
         self.written += 1
 
     def _write_volume(self, summary: VolumeSummary, heatmap: np.ndarray, volume: Volume) -> None:
