@@ -55,6 +55,7 @@ system-packages:
 test: venv system-packages model model-int8
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	QT_QPA_PLATFORM=offscreen BRAINLENS_TEST_INSTALLER=1 \
 	BRAINLENS_TEST_DPKG_INSTALL=$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0 ) \
 	$(PY) -m pytest

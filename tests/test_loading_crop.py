@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
-from app.core.scans.crop import brain_bbox, crop_to_brain
+from app.core.model import ood
+from app.core.scans.crop import brain_bbox, crop_to_brain, head_outline
 from app.core.scans.windowing import (
     CT_PRESETS,
     MR_PRESETS,
@@ -17,6 +22,7 @@ from app.core.scans.windowing import (
 )
 from tests import mri_data
 
+SAMPLE_SLICE = Path(__file__).resolve().parent.parent / "resources" / "samples" / "mni_axial_z90.png"
 
 @pytest.fixture(scope="module")
 def brain() -> np.ndarray:
@@ -70,6 +76,21 @@ def test_speck_is_not_a_brain():
     image = np.zeros((100, 100), np.uint8)
     image[50:53, 50:53] = 255
     assert brain_bbox(image) is None
+
+
+def test_the_crop_and_the_ood_guard_find_the_same_head_on_the_sample_slice():
+    """One head outline serves both: the OOD guard's filled head mask is that outline filled, and
+    the crop box is exactly the mask's extent."""
+    sample = np.asarray(Image.open(SAMPLE_SLICE))
+    mask = ood.head_mask(sample.astype(np.float32))
+    assert mask is not None and mask.shape == sample.shape and mask.dtype == np.uint8
+    outline = head_outline(sample)
+    assert outline is not None
+    filled = cv2.drawContours(np.zeros_like(sample), [outline], -1, 255, thickness=-1)
+    np.testing.assert_array_equal(mask, filled)
+    rows, cols = np.nonzero(mask)
+    assert brain_bbox(sample) == (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1)
+    assert 0.2 < np.count_nonzero(mask) / mask.size < 0.9  # a head, not a speck or the whole frame
 
 
 def test_apply_window_follows_the_dicom_linear_function():

@@ -7,7 +7,12 @@ identifiers (names, IDs, birth dates): only file names, sizes and technical term
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.core.scans.loading import LoadFailure
 
 
 class BrainLensError(Exception):
@@ -72,6 +77,11 @@ class ImageTooLargeError(ScanLoadError):
 
 class EmptyFolderError(ScanLoadError):
     default_message = "The folder contains no images or DICOM files that could be opened."
+
+    def __init__(self, message: str | None = None, path: str | Path | None = None,
+                 failures: Sequence[LoadFailure] = ()) -> None:
+        super().__init__(message, path)
+        self.failures = list(failures)  # each file in the folder that could not be loaded, and why
 
 
 class UnsupportedScanError(ScanLoadError):

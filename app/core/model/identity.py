@@ -46,7 +46,7 @@ class ModelInfo:
             disclaimer=card.disclaimer, intended_use=card.intended_use,
             no_tumour_class=card.no_tumour_class,
             low_confidence_threshold=card.low_confidence_threshold,
-            gradcam_shape=tuple(card.gradcam_shape), temperature=card.temperature,
+            gradcam_shape=card.gradcam_shape, temperature=card.temperature,
             file=file, providers=tuple(providers),
         )
 

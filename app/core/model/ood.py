@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from app.core.model import class_distance
-from app.core.scans.crop import THRESHOLD, brain_bbox
+from app.core.scans.crop import brain_bbox, head_outline
 
 INVALID_OUTPUT = "invalid_model_output"
 # Plain words for each reason, shared by the CLI, the GUI and the reports.
@@ -63,6 +63,7 @@ MAX_HEAD_FILL = 0.94  # head region / its bounding box; Kaggle calibration scans
 MEASURE_PIXELS = 1_000_000  # larger images are measured on a regular subsample
 SYMMETRY_SIZE = 128  # the outline is compared on an image scaled down to this many pixels (longest side)
 SYMMETRY_ANGLES = tuple(range(-30, 31, 3))  # candidate mirror axes, degrees from vertical
+MIN_OUTLINE_AREA = 16  # pixels (on the scaled-down image) a head outline must enclose
 
 
 @dataclass(frozen=True)
@@ -132,19 +133,14 @@ def measure(
 
 
 def head_mask(grey: np.ndarray) -> np.ndarray | None:
-    """The largest bright region (the crop step's threshold, erode/dilate), filled; None if none."""
+    """The crop step's head region (``head_outline``) of a grey image on the 0..255 scale, filled
+    (uint8, 255 inside); None when there is none or it encloses less than ``MIN_OUTLINE_AREA``."""
     image = np.clip(grey, 0, 255).astype(np.uint8)
-    image = cv2.GaussianBlur(image, (5, 5), 0)
-    _, mask = cv2.threshold(image, THRESHOLD, 255, cv2.THRESH_BINARY)
-    mask = cv2.dilate(cv2.erode(mask, None, iterations=2), None, iterations=2)
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
+    outline = head_outline(image)
+    if outline is None or cv2.contourArea(outline) < MIN_OUTLINE_AREA:
         return None
-    largest = max(contours, key=cv2.contourArea)
-    if cv2.contourArea(largest) < 16:
-        return None
-    filled = np.zeros_like(mask)
-    cv2.drawContours(filled, [largest], -1, 255, thickness=-1)
+    filled = np.zeros_like(image)
+    cv2.drawContours(filled, [outline], -1, 255, thickness=-1)
     return filled
 
 

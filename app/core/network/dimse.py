@@ -26,7 +26,7 @@ from pydicom.uid import (
     RLELossless,
 )
 from pynetdicom import AE, build_role, evt
-from pynetdicom.sop_class import (
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # generated into globals() at import: invisible to mypy
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
@@ -267,6 +267,7 @@ def retrieve_move(node: PacsNode, match: SeriesMatch, folder: Path, *, on_progre
     except OSError as exc:
         raise PacsError(f"BrainLens cannot listen on port {node.move_port} for the C-MOVE "
                         f"({exc.strerror}); choose another port in the node settings.") from exc
+    assert server is not None  # start_server returns None only when it blocks
     try:
         ae = _ae(node)
         ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)

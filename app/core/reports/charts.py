@@ -79,8 +79,9 @@ def slice_profile(values: Sequence[float | None], *, width: float, height: float
     if len(points) >= 4:
         d.add(PolyLine(points, strokeColor=ACCENT, strokeWidth=1.2))
     for i in marks:
-        if 0 <= i < n and values[i] is not None:
-            cx, cy = x_of(i), bottom + plot_h * float(values[i])
+        value = values[i] if 0 <= i < n else None
+        if value is not None:
+            cx, cy = x_of(i), bottom + plot_h * float(value)
             d.add(Rect(cx - 1.3, cy - 1.3, 2.6, 2.6, fillColor=colors.HexColor("#a4262c"),
                        strokeColor=None))
             d.add(String(cx, cy + 2.2 * mm, str(i + 1), textAnchor="middle", fontName=FONT_BOLD,

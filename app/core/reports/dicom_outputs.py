@@ -25,6 +25,7 @@ from pydicom.uid import (
     EncapsulatedPDFStorage,
     ExplicitVRLittleEndian,
     SecondaryCaptureImageStorage,
+    UID,
     generate_uid,
 )
 
@@ -59,7 +60,7 @@ def _source_header(source_scan: Any) -> Dataset | None:
         return None
 
 
-def _new_dataset(path: Path, sop_class: str) -> FileDataset:
+def _new_dataset(path: Path, sop_class: UID) -> FileDataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = generate_uid()

@@ -44,7 +44,7 @@ def study_identity(item: Any) -> StudyIdentity | None:
     """The identity of the item's DICOM study, or None (a JPG, or metadata without a study UID)."""
     metadata = getattr(item, "metadata", None) or getattr(getattr(item, "scan", None), "metadata", None)
     uid = getattr(metadata, "study_instance_uid", None)
-    if not uid:
+    if metadata is None or not uid:
         return None
     return StudyIdentity(str(uid), person_name(metadata.patient_name), metadata.patient_id or "",
                          dicom_date(metadata.patient_birth_date), dicom_date(metadata.study_date),

@@ -17,6 +17,7 @@ import numpy as np
 
 from app.core.errors import ScanLoadError
 from app.core.model.card import ModelCard
+from app.core.model.inference import Prediction
 from app.core.runs.batch import SeriesSummary
 from app.core.scans.scan import Scan
 from app.core.scans.volume import (
@@ -79,7 +80,7 @@ class HeatmapVolume:
         rest = [a for a in range(3) if a != view.slice_axis]
         if rest.index(view.row_axis) != 0:
             heat = heat.T
-        where = [slice(None)] * 3
+        where: list[slice | int] = [slice(None)] * 3
         where[view.slice_axis] = int(index)
         self._sum[tuple(where)] += heat
         self._count[tuple(where)] += 1
@@ -117,9 +118,10 @@ class VolumeProgress:
     keep_heatmap: bool = False
     volume: Volume | None = None
     heatmap: HeatmapVolume | None = None
-    results: list[tuple[str, int, str, object]] = field(default_factory=list)  # plane, index, label, prediction
+    results: list[tuple[str, int, str, Prediction | None]] = field(default_factory=list)  # plane, index, label, prediction
 
-    def add(self, scan: Scan | None, plane: str | None, index: int | None, label: str, prediction) -> None:
+    def add(self, scan: Scan | None, plane: str | None, index: int | None, label: str,
+            prediction: Prediction | None) -> None:
         if scan is not None and self.volume is None:
             self.volume = scan.volume
         if plane is None or index is None:
@@ -145,6 +147,7 @@ def summarise_volume(progress: VolumeProgress, path, label: str, failed: int, se
     majority = (counts.most_common(1)[0][0] if counts else NOT_ASSESSED) if predicted else None
     top = top_slice([p for *_, p in progress.results])
     top_item = progress.results[top[0]] if top else None
+    top_prediction = top_item[3] if top_item else None
     profiles: dict[str, list[float | None]] = {}
     total = 0
     for plane in progress.planes:
@@ -162,7 +165,7 @@ def summarise_volume(progress: VolumeProgress, path, label: str, failed: int, se
         failed=failed,
         top_slice_index=top_item[1] if top_item else None,
         top_slice_label=top_item[2] if top_item else None,
-        top_p_tumour=top[1] if top_item and top_item[3].p_tumour is not None else None,
+        top_p_tumour=top[1] if top and top_prediction is not None and top_prediction.p_tumour is not None else None,
         majority_class=majority,
         class_counts=dict(counts),
         series_uid=series_uid,

@@ -120,8 +120,11 @@ def _is_16bit_colour(image: Image.Image) -> bool:
     if image.mode not in ("RGB", "RGBA"):
         return False
     if image.format == "TIFF":
-        bits = image.tag_v2.get(258, (8,))
-        return max(bits if isinstance(bits, tuple) else (bits,)) > 8
+        from PIL.TiffImagePlugin import TiffImageFile  # loaded already: it opened this image
+
+        if isinstance(image, TiffImageFile):
+            bits = image.tag_v2.get(258, (8,))
+            return max(bits if isinstance(bits, tuple) else (bits,)) > 8
     if image.format == "PNG":
         return image.info.get("bitdepth", 8) > 8 or _png_bit_depth(image) > 8
     return False
@@ -129,6 +132,8 @@ def _is_16bit_colour(image: Image.Image) -> bool:
 
 def _png_bit_depth(image: Image.Image) -> int:
     fp = getattr(image, "fp", None)
+    if fp is None:  # the file is closed (or the image was made in memory)
+        return 8
     try:
         position = fp.tell()
         fp.seek(24)

@@ -96,15 +96,16 @@ def load_folder(
     for source in iter_sources([path], recursive=recursive):
         result.sources.append(source)
         for item in iter_load(source, crop=crop, crop_margin=crop_margin):
-            (result.failures if isinstance(item, LoadFailure) else result.scans).append(item)
+            if isinstance(item, LoadFailure):
+                result.failures.append(item)
+            else:
+                result.scans.append(item)
     if not result.scans:
         message = EmptyFolderError.default_message
         if result.failures:
             message = (f"None of the {len(result.failures)} file(s) in the folder could be opened "
                        f"as a scan (first problem: {result.failures[0].reason})")
-        error = EmptyFolderError(message, path)
-        error.failures = result.failures
-        raise error
+        raise EmptyFolderError(message, path, result.failures)
     return result
 
 
@@ -121,6 +122,7 @@ def iter_sources(paths: str | Path | Iterable[str | Path], *, recursive: bool = 
     headers: list[SliceHeader] = []
     seen: set[Path] = set()  # a file named twice (itself and inside a given folder) loads once
     for given in map(Path, paths):
+        candidates: Iterator[tuple[Path, bool]]  # (file, named explicitly)
         if given.is_dir():
             candidates = ((p, False) for p in _walk(given, recursive))
         else:
@@ -195,9 +197,13 @@ def load_source(
     """All scans of a source. A bad file raises its ``ScanLoadError``, unless ``failures`` is
     given: then bad slices of a series are appended there and the good slices returned (a source
     with no good scan at all still raises)."""
-    scans, bad = [], []
+    scans: list[Scan] = []
+    bad: list[LoadFailure] = []
     for item in iter_load(source, crop=crop, crop_margin=crop_margin):
-        (bad if isinstance(item, LoadFailure) else scans).append(item)
+        if isinstance(item, LoadFailure):
+            bad.append(item)
+        else:
+            scans.append(item)
     if bad and (failures is None or not scans):
         raise bad[0].error or ScanLoadError(bad[0].reason, bad[0].path)
     if failures is not None:
@@ -235,8 +241,10 @@ def iter_load(source: ScanSource, *, crop: bool = False, crop_margin: int = 0) -
             yield LoadFailure(path, str(exc), exc)
             continue
         for scan in scans:
-            position = dict(slice_index=index, series_length=total) if source.kind == "series" else {}
-            scan = replace(scan, file_sha256=digest, **position)
+            if source.kind == "series":
+                scan = replace(scan, file_sha256=digest, slice_index=index, series_length=total)
+            else:
+                scan = replace(scan, file_sha256=digest)
             yield crop_scan(scan, crop_margin) if crop else scan
 
 

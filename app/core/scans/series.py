@@ -23,7 +23,7 @@ class SliceHeader:
     path: Path
     series_uid: str | None
     orientation: tuple[float, ...] | None  # ImageOrientationPatient (6 direction cosines)
-    position: tuple[float, float, float] | None  # ImagePositionPatient
+    position: tuple[float, ...] | None  # ImagePositionPatient (3 coordinates)
     instance_number: int | None
     shape: tuple[int, int] | None  # (Rows, Columns)
     series_description: str | None = None
@@ -76,14 +76,18 @@ def group_series(headers: Iterable[SliceHeader]) -> list[SeriesGroup]:
 def sort_slices(headers: list[SliceHeader]) -> tuple[list[SliceHeader], str]:
     """(headers in slice order, how they were sorted)."""
     by_name = sorted(headers, key=lambda h: _natural_key(h.path.name))
-    if len(headers) > 1 and all(h.orientation and h.position for h in headers):
-        normal = slice_normal(headers[0].orientation)
-        distances = [float(np.dot(normal, h.position)) for h in by_name]
+    orientation = headers[0].orientation if headers else None
+    positions = [h.position for h in by_name if h.position]
+    stacked = len(headers) > 1 and all(h.orientation for h in headers) and len(positions) == len(by_name)
+    if stacked and orientation:
+        normal = slice_normal(orientation)
+        distances = [float(np.dot(normal, position)) for position in positions]
         if len(set(np.round(distances, 4))) == len(distances):  # distinct positions: a real stack
             order = sorted(range(len(by_name)), key=lambda i: (distances[i], by_name[i].instance_number or 0))
             return [by_name[i] for i in order], "position"
-    if all(h.instance_number is not None for h in headers):
-        return sorted(by_name, key=lambda h: h.instance_number), "instance"
+    numbered = [(h.instance_number, h) for h in by_name if h.instance_number is not None]
+    if len(numbered) == len(by_name):
+        return [h for _, h in sorted(numbered, key=lambda pair: pair[0])], "instance"
     return by_name, "name"
 
 

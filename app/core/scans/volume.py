@@ -144,7 +144,7 @@ def from_array(source: Path, array: np.ndarray, affine: np.ndarray, *, fmt: str,
                          "it is shown in the nearest axial, coronal and sagittal planes, not resampled.")
     return Volume(
         source=Path(source), data=data, affine=canonical_affine, source_affine=np.asarray(affine, float),
-        source_shape=tuple(int(n) for n in array.shape[:3]), to_canonical=ornt,
+        source_shape=(int(array.shape[0]), int(array.shape[1]), int(array.shape[2])), to_canonical=ornt,
         window=volume_window(data), metadata=metadata or ScanMetadata(), notes=notes, format=fmt,
         source_paths=source_paths or (Path(source),),
     )
@@ -217,7 +217,7 @@ def cut_plane(array: np.ndarray, plane: str, index: int, voxel_size: tuple[float
 def _cut(data: np.ndarray, view: PlaneView, index: int) -> np.ndarray:
     if not 0 <= index < data.shape[view.slice_axis]:
         raise IndexError(f"slice {index} is outside 0..{data.shape[view.slice_axis] - 1}")
-    where = [slice(None)] * 3
+    where: list[slice | int] = [slice(None)] * 3
     where[view.slice_axis] = int(index)
     plane = data[tuple(where)]  # a view (np.take would copy the whole volume first)
     rest = [a for a in range(3) if a != view.slice_axis]

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from app.core.errors import ScanLoadError, UnsupportedScanError
+from app.core.scans.scan import Scan
 from app.core.scans.series import finite_floats
 from app.core.scans.volume import Volume, from_array
 
@@ -75,24 +76,23 @@ def load_dicom_volume(paths: Sequence[Path]) -> Volume:
     from app.core.scans import dicom
 
     paths = [Path(p) for p in paths]
-    orientations, positions, slices = [], [], []
-    spacing, first_scan, header_window = None, None, False
+    orientations: list[tuple[float, ...] | None] = []
+    positions: list[tuple[float, ...] | None] = []
+    spacing, header_window = None, False
     for path in paths:
         ds = dicom.read_dataset(path, stop_before_pixels=True)
         header_window = header_window or "WindowCenter" in ds
         orientations.append(finite_floats(dicom._orientation(ds), 6))
         positions.append(finite_floats(_position(ds), 3))
         spacing = spacing or dicom._pixel_spacing(ds)
-    affine = stack_geometry(orientations, positions, spacing, paths[0])
-    for path in paths:
-        scans = dicom.load_dicom(path)
-        if len(scans) != 1 or scans[0].pixels.ndim != 2:
-            raise UnsupportedScanError("A slice of the series is multi-frame or in colour; only grey "
-                                       "single-frame slices are rebuilt as a volume.", path)
-        first_scan = first_scan or scans[0]
-        if slices and scans[0].pixels.shape != slices[0].shape:
+    affine = stack_geometry(orientations, positions, spacing, paths[0])  # at least MIN_VOLUME_SLICES
+    first_scan = _single_slice(paths[0])
+    slices = [first_scan.pixels]
+    for path in paths[1:]:
+        pixels = _single_slice(path).pixels
+        if pixels.shape != slices[0].shape:
             raise UnsupportedScanError("The slices of the series have different sizes.", path)
-        slices.append(scans[0].pixels)
+        slices.append(pixels)
     array = np.stack(slices, axis=-1).transpose(1, 0, 2)  # (rows, cols, k) → (cols, rows, k): voxel (c, r, k)
     if not np.all(np.isfinite(array)):
         raise ScanLoadError("The series holds NaN or infinite pixel values.", paths[0])
@@ -101,6 +101,17 @@ def load_dicom_volume(paths: Sequence[Path]) -> Volume:
     if header_window and first_scan.window is not None:
         volume.window = first_scan.window  # the series' own window, as its slices show it
     return volume
+
+
+def _single_slice(path: Path) -> Scan:
+    """The one grey frame of a slice file, else ``UnsupportedScanError``."""
+    from app.core.scans import dicom
+
+    scans = dicom.load_dicom(path)
+    if len(scans) != 1 or scans[0].pixels.ndim != 2:
+        raise UnsupportedScanError("A slice of the series is multi-frame or in colour; only grey "
+                                   "single-frame slices are rebuilt as a volume.", path)
+    return scans[0]
 
 
 def _position(ds):
