@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from app.core.runs.batch import BatchItem, SeriesSummary, run_batch
+from app.cli_types import positive_int, unit_float
 from app.core.errors import BrainLensError
 from app.core.model.identity import ModelInfo
 from app.core.model.inference import Classifier, default_model_path, resources_dir
@@ -52,17 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="look into sub-folders (default: yes)")
     parser.add_argument("--crop", action=argparse.BooleanOptionalAction, default=None,
                         help="crop to the head before classifying (default: as the model card says)")
-    parser.add_argument("--batch-size", type=_positive_int, default=8, metavar="N", help="images per model run (8)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per model run (8)")
     parser.add_argument("--colormap", default="inferno", choices=("inferno", "magma", "viridis", "plasma", "turbo", "jet"),
                         help="heatmap colour map (default: inferno)")
-    parser.add_argument("--opacity", type=_unit_float, default=0.4, help="heatmap opacity 0..1 (default 0.4)")
+    parser.add_argument("--opacity", type=unit_float, default=0.4, help="heatmap opacity 0..1 (default 0.4)")
     parser.add_argument("--report", type=Path, metavar="FILE.pdf",
                         help="write a PDF report of the run (summary, flagged scans, failures, every scan)")
     parser.add_argument("--anonymise", "--anonymize", action="store_true",
                         help="remove patient identifiers (and file names) from the PDF report")
     parser.add_argument("--no-audit", dest="audit", action="store_false",
                         help="do not append this run to the audit log (default: every classification is logged)")
-    parser.add_argument("--low-confidence", type=_unit_float, default=None, metavar="P",
+    parser.add_argument("--low-confidence", type=unit_float, default=None, metavar="P",
                         help="flag results whose confidence is below P (default: the model card's threshold); "
                              "the table, CSV, JSON, PDF and audit log all use it")
     parser.add_argument("--quiet", action="store_true", help="print only the summary and the errors")
@@ -76,20 +77,6 @@ def build_parser() -> argparse.ArgumentParser:
                       "structured report (SR) of each study back to the node")
     add_cluster_arguments(parser)
     return parser
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
-
-
-def _unit_float(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError("must be between 0 and 1")
-    return value
 
 
 def format_line(item: BatchItem, width: int = 44, display_name=lambda name: name,

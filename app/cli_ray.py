@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from app.cli_types import positive_float, positive_int
 from app.core.errors import BrainLensError
 from app.core.model.inference import Classifier
 from app.core.model.verdict import NOT_ASSESSED
@@ -54,10 +55,10 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
                        help="--engine ray: keep --out's rows and skip the scans it holds (same model)")
     group.add_argument("--address", metavar="ADDRESS",
                        help="the cluster: auto, ray://HEAD:10001 or HEAD:6379 (default: a Ray on this machine)")
-    group.add_argument("--workers", type=_positive_int, metavar="N",
+    group.add_argument("--workers", type=positive_int, metavar="N",
                        help="actors, each with one model session (default: as many as the cluster's CPUs/GPUs allow)")
-    group.add_argument("--cpus-per-worker", type=_positive_int, metavar="N", help="CPUs (model threads) per actor (1)")
-    group.add_argument("--gpus-per-worker", type=_positive_float, metavar="G", help="GPUs per actor, e.g. 1 (0)")
+    group.add_argument("--cpus-per-worker", type=positive_int, metavar="N", help="CPUs (model threads) per actor (1)")
+    group.add_argument("--gpus-per-worker", type=positive_float, metavar="G", help="GPUs per actor, e.g. 1 (0)")
 
 
 def uses_cluster(args: argparse.Namespace) -> bool:
@@ -215,17 +216,3 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
     if not args.out.parent.resolve().is_dir():
         return f"cannot write {args.out}: no such folder."
     return None
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return value
