@@ -46,6 +46,7 @@ def wait_until(app, predicate: Callable[[], bool], timeout_s: float = 60.0) -> N
 
 def save(widget, name: str) -> Path:
     path = OUT / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     widget.grab().save(str(path))
     print(f"saved {path.relative_to(REPO)}")
     return path
@@ -133,18 +134,22 @@ def open_window(folder: Path, model: Path | None):
     return app, window
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def model_option(argv: list[str] | None, doc: str) -> Path | None:
+    """The --model a screenshot script was given (None: choose_model picks one)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv).model
+
+
+def main(argv: list[str] | None = None) -> int:
+    model = model_option(argv, __doc__)
 
     from PySide6.QtCore import Qt
 
-    OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         series, jpg, batch = make_data(folder)
-        app, window = open_window(folder, args.model)
+        app, window = open_window(folder, model)
         save(window, "01-empty")
 
         window.open_paths([jpg])

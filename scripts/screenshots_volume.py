@@ -10,7 +10,6 @@ plane) and 13-volume-sagittal-dicom.png (the DICOM series, neurological conventi
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scripts.screenshots import OUT, open_window, save, wait_until  # noqa: E402
+from scripts.screenshots import model_option, open_window, save, wait_until  # noqa: E402
 
 
 def drop(window, path: Path) -> None:
@@ -34,22 +33,19 @@ def drop(window, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=None)
-    args = parser.parse_args(argv)
+    model = model_option(argv, __doc__)
 
     import nibabel
     import numpy as np
 
     from tests import volume_data
 
-    OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         nifti = volume_data.small_mni(folder / "mni_2mm.nii.gz", range(20, 170, 3), step=2)
         canonical = np.asarray(nibabel.as_closest_canonical(nibabel.load(nifti)).dataobj)
         volume_data.write_sagittal_series(folder / "T1 SAG 3D", canonical[::2, :, :], (4.0, 2.0, 3.0))
-        app, window = open_window(folder, args.model)
+        app, window = open_window(folder, model)
 
         def all_classified() -> bool:
             return bool(window.view.scans) and len(window.view.predictions) == len(window.view.scans)
