@@ -11,14 +11,12 @@ from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 
 def new_dataset(path: Path, sop_class: str = MRImageStorage) -> FileDataset:
-    """An empty DICOM file dataset for ``path``: explicit VR little endian, a 128-byte preamble,
-    SOP class ``sop_class`` and a fresh SOP Instance UID."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    """An empty DICOM file dataset for ``path``: explicit VR little endian, SOP class ``sop_class``
+    and a fresh SOP Instance UID. ``write`` completes the file meta (the Media Storage UIDs from
+    the dataset's) and the 128-byte preamble, as pydicom does for ``enforce_file_format``."""
+    ds = FileDataset(str(path), {}, file_meta=FileMetaDataset())
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, generate_uid()
     return ds
 
 
