@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from app.core.model.preprocess import to_model_input
+from training import healthy
 
 MNI_FILE = "datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 PARITY_SLICES = (45, 60, 75, 90, 105, 120)  # axial z indices through the brain (of 0..188)
@@ -76,19 +77,11 @@ def axial_batch(
 
 
 def with_skull(display: np.ndarray, thickness: int = 6) -> np.ndarray:
-    """A crude skull and scalp around the brain: dark bone ring, bright fat ring (as on T1)."""
-    padded = np.pad(display, 30)
-    mask = (padded > 15).astype(np.uint8)
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    if not contours or len(max(contours, key=cv2.contourArea)) < 5:
-        return padded
-    (cx, cy), (w, h), angle = cv2.fitEllipse(max(contours, key=cv2.contourArea))
-    out = padded.astype(np.float32)
-    bone, fat = np.zeros_like(padded), np.zeros_like(padded)
-    cv2.ellipse(bone, ((cx, cy), (w + 22, h + 22), angle), 1, thickness)
-    cv2.ellipse(fat, ((cx, cy), (w + 22 + 2.5 * thickness, h + 22 + 2.5 * thickness), angle), 1, thickness - 1)
-    out[bone > 0], out[fat > 0] = 40.0, 230.0
-    return np.clip(cv2.GaussianBlur(out, (0, 0), 1.0), 0, 255).astype(np.uint8)
+    """A crude skull and scalp around the brain: dark bone ring, bright fat ring (as on T1).
+
+    Wider and lighter than the fine-tune data's skull (training.healthy): the OOD reference in
+    exported cards is built with these values."""
+    return healthy.with_skull(display, head_above=15, ring_gap=22, thickness=thickness, bone=40.0, fat=230.0)
 
 
 def acquisition_variants(display: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:

@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scripts.screenshots import SIZE, choose_model, save, wait_until  # noqa: E402
+from scripts.screenshots import open_window, save, wait_until  # noqa: E402
 
 
 def main() -> int:
@@ -44,14 +44,9 @@ def main() -> int:
 
 
 def _shoot(folder: Path, server, mri_data, orthanc_server) -> int:
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
-
     from app.core.network.nodes import AUTH_BASIC, DICOMWEB, NodeStore, PacsNode
     from app.core.network.pacs import PacsConnection
     from app.ui import window_pacs
-    from app.ui.main_window import MainWindow
-    from app.ui.theme import apply_theme
 
     store = NodeStore()
     store.save(PacsNode("Radiology PACS", ae_title=orthanc_server.ORTHANC_AET, host="127.0.0.1",
@@ -65,13 +60,7 @@ def _shoot(folder: Path, server, mri_data, orthanc_server) -> int:
     connection.send(mri_data.write_dicom_series(folder / "b", range(60, 120, 10), patient_name="Roe^Rita",
                                                 patient_id="BL-PACS-9", series_description="T1 AX post-contrast"))
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    apply_theme(app)
-    window = MainWindow(settings_store=QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat),
-                        model_path=choose_model(None, folder))
-    window.resize(*SIZE)
-    window.show()
-    wait_until(app, lambda: window.classifier is not None, 120)
+    app, window = open_window(folder, None)
 
     nodes = window_pacs.edit_nodes(window)
     nodes.nodes_list.setCurrentRow(0)

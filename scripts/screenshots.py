@@ -46,6 +46,7 @@ def wait_until(app, predicate: Callable[[], bool], timeout_s: float = 60.0) -> N
 
 def save(widget, name: str) -> Path:
     path = OUT / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     widget.grab().save(str(path))
     print(f"saved {path.relative_to(REPO)}")
     return path
@@ -114,12 +115,10 @@ def choose_model(given: Path | None, folder: Path) -> Path:
     return build_tiny_model(folder / "tiny.onnx")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=None)
-    args = parser.parse_args(argv)
-
-    from PySide6.QtCore import QSettings, Qt
+def open_window(folder: Path, model: Path | None):
+    """The themed application and its main window, shown at SIZE with its settings in ``folder``,
+    once the model (``choose_model``) is loaded."""
+    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from app.ui.main_window import MainWindow
@@ -127,16 +126,30 @@ def main(argv: list[str] | None = None) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     apply_theme(app)
-    OUT.mkdir(parents=True, exist_ok=True)
+    store = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings_store=store, model_path=choose_model(model, folder))
+    window.resize(*SIZE)
+    window.show()
+    wait_until(app, lambda: window.classifier is not None, 120)
+    return app, window
+
+
+def model_option(argv: list[str] | None, doc: str) -> Path | None:
+    """The --model a screenshot script was given (None: choose_model picks one)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None)
+    return parser.parse_args(argv).model
+
+
+def main(argv: list[str] | None = None) -> int:
+    model = model_option(argv, __doc__)
+
+    from PySide6.QtCore import Qt
+
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         series, jpg, batch = make_data(folder)
-        model = choose_model(args.model, folder)
-        store = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(settings_store=store, model_path=model)
-        window.resize(*SIZE)
-        window.show()
-        wait_until(app, lambda: window.classifier is not None, 120)
+        app, window = open_window(folder, model)
         save(window, "01-empty")
 
         window.open_paths([jpg])

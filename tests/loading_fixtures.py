@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests import dicom_files
+
 
 def write_small_dicom(
     path: Path,
@@ -22,58 +24,27 @@ def write_small_dicom(
     patient_name: str = "Doe^Jane",
     modality: str = "MR",
 ) -> Path:
-    """Writes ``stored`` (uint8/uint16/int16, HxW or HxWx3) as an explicit-VR little-endian DICOM."""
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+    """Writes ``stored`` (uint8/uint16/int16, HxW or HxWx3) as an explicit-VR little-endian DICOM.
 
-    if not with_pixels and rows_cols is None:  # a report: no image attributes at all
-        return _write_report(path, patient_name)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
+    Without pixels and without ``rows_cols`` it writes a report instead (Basic Text SR, no image
+    attributes at all)."""
+    from pydicom.uid import BasicTextSRStorage, MRImageStorage, generate_uid
+
+    report = not with_pixels and rows_cols is None
+    ds = dicom_files.new_dataset(path, BasicTextSRStorage if report else MRImageStorage)
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality, ds.PatientName, ds.PatientID = modality, patient_name, "PID-42"
-    colour = stored.ndim == 3 and frames is None
-    ds.SamplesPerPixel = 3 if colour else 1
-    if colour:
-        ds.PlanarConfiguration = 0
-    ds.PhotometricInterpretation = photometric
-    shape = stored.shape[1:3] if frames else stored.shape[:2]
-    ds.Rows, ds.Columns = rows_cols or shape
-    if frames:
-        ds.NumberOfFrames = frames
-    bits = stored.dtype.itemsize * 8
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = bits, bits, bits - 1
-    ds.PixelRepresentation = 1 if stored.dtype.kind == "i" else 0
+    ds.Modality, ds.PatientName, ds.PatientID = "SR" if report else modality, patient_name, "PID-42"
+    if report:
+        return dicom_files.write(ds)
+    dicom_files.set_pixels(ds, stored, photometric=photometric, frames=frames, rows_cols=rows_cols,
+                           with_pixels=with_pixels)
     if rescale is not None:
         ds.RescaleSlope, ds.RescaleIntercept = rescale
     if window is not None:
         ds.WindowCenter, ds.WindowWidth = window
     if voi_function:
         ds.VOILUTFunction = voi_function
-    if with_pixels:
-        ds.PixelData = np.ascontiguousarray(stored).tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
-
-
-def _write_report(path: Path, patient_name: str) -> Path:
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import BasicTextSRStorage, ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = BasicTextSRStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = BasicTextSRStorage, meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality, ds.PatientName, ds.PatientID = "SR", patient_name, "PID-42"
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return dicom_files.write(ds)
 
 
 def png_header_only(path: Path, width: int, height: int) -> Path:

@@ -74,8 +74,9 @@ def write_dicom_series(
     rescale is (slope, intercept): stored = (value - intercept) / slope. ``slice_of(z)`` gives the
     slice's 0..255 pixels (default: the template's axial slice; the benchmark passes upscaled ones).
     """
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+    from pydicom.uid import generate_uid
+
+    from tests import dicom_files
 
     folder.mkdir(parents=True, exist_ok=True)
     study_uid, series_uid, frame_uid = generate_uid(), generate_uid(), generate_uid()
@@ -86,14 +87,7 @@ def write_dicom_series(
     for instance, (z, name_index) in enumerate(zip(order, names), start=1):
         pixels = slice_of(z) * 16.0  # 0..4080: a 12-bit range like a scanner's
         stored = np.round((pixels - intercept) / slope).astype(np.uint16)
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = MRImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        path = folder / f"IM{int(name_index):04d}.dcm"
-        ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-        ds.SOPClassUID = MRImageStorage
-        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+        ds = dicom_files.new_dataset(folder / f"IM{int(name_index):04d}.dcm")
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series_uid, frame_uid
         ds.Modality = "MR"
         ds.PatientName, ds.PatientID = patient_name, patient_id
@@ -105,13 +99,9 @@ def write_dicom_series(
         ds.ImageOrientationPatient = [1, 0, 0, 0, -1, 0]
         ds.ImagePositionPatient = [-98.0, 134.0, float(z - 72)]
         ds.SliceThickness, ds.PixelSpacing = 1.0, [pixel_spacing, pixel_spacing]
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.Rows, ds.Columns = stored.shape
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        dicom_files.set_pixels(ds, stored, bits_stored=12)
         ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
         if window is not None:
             ds.WindowCenter, ds.WindowWidth = window[0] * 16, window[1] * 16
-        ds.PixelData = stored.tobytes()
-        ds.save_as(path, enforce_file_format=True)
-        paths.append(path)
+        paths.append(dicom_files.write(ds))
     return paths

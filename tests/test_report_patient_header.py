@@ -4,30 +4,16 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from app.core.reports.batch_pdf import write_batch_report
 from app.core.reports.patient_header import dicom_date, person_name
-from tests.report_fixtures import dicom_series, fake_prediction
+from tests.report_fixtures import FakeBatchItem, dicom_series, fake_prediction
 from tests.test_report_pdf import MODEL, pdf_text
 
 pytestmark = pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler-utils not installed")
-
-
-@dataclass
-class Item:  # a BatchItem as the GUI's batch keeps it: no scan, its metadata and a thumbnail
-    path: Path
-    label: str
-    status: str
-    error: str | None
-    scan: object
-    prediction: object
-    image_sha256: str | None
-    metadata: object = None
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +29,7 @@ def two_studies(tmp_path_factory):
 
 def _items(scans, keep_scans: bool):
     rng = np.random.default_rng(5)
-    return [Item(s.source, s.label, "ok", None, s if keep_scans else None,
+    return [FakeBatchItem(s.source, s.label, "ok", None, s if keep_scans else None,
                  fake_prediction(rng.dirichlet([2, 1, 1, 1]), seed=i), s.file_sha256,
                  None if keep_scans else s.metadata) for i, s in enumerate(scans)]
 

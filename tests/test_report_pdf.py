@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,14 @@ from app.core.reports.numbers import format_percent, format_probability
 from app.core.reports.batch_pdf import BatchReport, write_batch_report
 from app.core.model.identity import ModelInfo
 from app.core.reports.pdf import key_slice_indices, write_scan_report, write_series_report
-from tests.report_fixtures import CLASS_NAMES, dicom_series, fake_prediction, scan_from_png, simple_overlay
+from tests.report_fixtures import (
+    CLASS_NAMES,
+    FakeBatchItem,
+    dicom_series,
+    fake_prediction,
+    scan_from_png,
+    simple_overlay,
+)
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("pdftotext") and shutil.which("pdftoppm")), reason="poppler-utils not installed"
@@ -128,20 +134,9 @@ def test_series_report_refuses_mismatched_inputs(tmp_path, series, predictions):
         write_series_report(tmp_path / "x.pdf", series, predictions[:-1], model_info=MODEL)
 
 
-@dataclass
-class Item:  # the fields of app.core.runs.batch.BatchItem that the report reads
-    path: Path
-    label: str
-    status: str
-    error: str | None
-    scan: object
-    prediction: object
-    image_sha256: str | None
-
-
 def _items(series, predictions, repeat=1):
-    items = [Item(s.source, s.label, "ok", None, s, p, s.file_sha256) for s, p in zip(series, predictions)]
-    items.insert(2, Item(Path("/data/Doe_Jane/broken.dcm"), "broken.dcm", "error",
+    items = [FakeBatchItem(s.source, s.label, "ok", None, s, p, s.file_sha256) for s, p in zip(series, predictions)]
+    items.insert(2, FakeBatchItem(Path("/data/Doe_Jane/broken.dcm"), "broken.dcm", "error",
                          "The file is incomplete (it was probably cut short while copying or downloading).",
                          None, None, None))
     return items * repeat

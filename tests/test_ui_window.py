@@ -180,13 +180,18 @@ def test_batch_fills_table_sorts_and_exports_csv(qtbot, window, dialogs, mni_png
     wait_classified(qtbot, window)
 
 
-def test_cancel_batch_stops_early_and_cleanly(qtbot, window, mni_png, tmp_path):
+def _start_long_batch(qtbot, window, mni_png, tmp_path) -> None:
+    """A batch of 120 copies of the PNG, started and with its first row in the table."""
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(120):
         shutil.copy(mni_png, folder / f"scan{i:03d}.png")
     window.start_batch([folder])
     qtbot.waitUntil(lambda: window.batch.model.rowCount() >= 1, timeout=TIMEOUT)
+
+
+def test_cancel_batch_stops_early_and_cleanly(qtbot, window, mni_png, tmp_path):
+    _start_long_batch(qtbot, window, mni_png, tmp_path)
     with qtbot.waitSignal(window.batch_finished, timeout=TIMEOUT):
         window.batch.cancel_button.click()
     assert window.batch.model.rowCount() < 120
@@ -194,12 +199,7 @@ def test_cancel_batch_stops_early_and_cleanly(qtbot, window, mni_png, tmp_path):
 
 
 def test_closing_mid_batch_is_clean(qtbot, window, mni_png, tmp_path):
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for i in range(120):
-        shutil.copy(mni_png, folder / f"scan{i:03d}.png")
-    window.start_batch([folder])
-    qtbot.waitUntil(lambda: window.batch.model.rowCount() >= 1, timeout=TIMEOUT)
+    _start_long_batch(qtbot, window, mni_png, tmp_path)
     window.close()
     from app.ui.workers import running_workers
 

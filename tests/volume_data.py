@@ -62,8 +62,9 @@ def write_sagittal_series(folder: Path, data: np.ndarray, spacing=(1.0, 1.0, 1.0
 
     ``drop`` leaves one slice out (a gap); ``tilt_mm`` shifts each slice's position sideways along
     the column direction by that much per slice (a sheared stack)."""
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+    from pydicom.uid import generate_uid
+
+    from tests import dicom_files
 
     folder.mkdir(parents=True, exist_ok=True)
     nx, ny, nz = data.shape
@@ -76,13 +77,7 @@ def write_sagittal_series(folder: Path, data: np.ndarray, spacing=(1.0, 1.0, 1.0
             continue
         image = data[x, ::-1, ::-1].T  # rows: z from superior down, columns: y from anterior back
         stored = (image.astype(np.uint16) * 16)
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = MRImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        path = folder / f"SAG{int(names[x]):04d}.dcm"
-        ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-        ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
+        ds = dicom_files.new_dataset(folder / f"SAG{int(names[x]):04d}.dcm")
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series_uid, frame_uid
         ds.Modality, ds.PatientName, ds.PatientID = "MR", "Doe^Jane", "BL-0002"
         ds.StudyDate = datetime.date(2026, 1, 15).strftime("%Y%m%d")
@@ -91,11 +86,7 @@ def write_sagittal_series(folder: Path, data: np.ndarray, spacing=(1.0, 1.0, 1.0
         # LPS of voxel (x, ny-1, nz-1): R = x*sx - 90 → L = -R; A = (ny-1)*sy - 120 → P = -A; S
         ds.ImagePositionPatient = [-(x * sx - 90.0), -((ny - 1) * sy - 120.0) , (nz - 1) * sz - 70.0 + tilt_mm * x]
         ds.SliceThickness, ds.PixelSpacing = sx, [sz, sy]  # row spacing (between rows: z), column spacing (y)
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.Rows, ds.Columns = stored.shape
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        dicom_files.set_pixels(ds, stored, bits_stored=12)
         ds.RescaleSlope, ds.RescaleIntercept = 1, 0
-        ds.PixelData = np.ascontiguousarray(stored).tobytes()
-        ds.save_as(path, enforce_file_format=True)
-        paths.append(path)
+        paths.append(dicom_files.write(ds))
     return paths

@@ -11,7 +11,7 @@ Sources (all ship inside installed wheels; nothing is downloaded):
 Contrasts derived from the T1 template: ``t1`` (as is), ``t2_like`` (tissue intensities inverted
 inside the head, dark background: CSF bright, white matter dark) and ``flair_like`` (T2-like with
 the CSF suppressed, i.e. dark). Every slice is shown as the Kaggle images show a head: with a crude
-skull and scalp (export.reference_images.with_skull style) and a dark margin.
+skull and scalp (``with_skull``, which export.reference_images shares) and a dark margin.
 
 Split (``TRAIN_SLICES`` / ``HELD_OUT_SLICES``): training uses axial z = 36, 40, ..., 144 in ``t1``
 and ``t2_like``, each skull-stripped and with skull; the healthy-brain test uses z = 38, 42, ..., 142
@@ -76,19 +76,33 @@ def contrast(t1: np.ndarray, kind: str) -> np.ndarray:
     raise ValueError(f"unknown contrast {kind!r}")
 
 
-def with_skull(display: np.ndarray, margin: int = 30, thickness: int = 6, fat: int = 230) -> np.ndarray:
-    """The slice inside a crude skull (dark bone ring) and scalp (bright ring), on a dark margin."""
+def with_skull(
+    display: np.ndarray,
+    *,
+    margin: int = 30,
+    head_above: int = 12,
+    ring_gap: int = 14,
+    thickness: int = 6,
+    bone: float = 25.0,
+    fat: float = 230.0,
+) -> np.ndarray:
+    """The slice inside a crude skull (dark bone ring) and scalp (bright ring), on a dark margin.
+
+    The head is the largest region brighter than ``head_above``; the bone ring lies ``ring_gap``
+    pixels outside the ellipse fitted to it, the scalp ring beyond the bone. ``bone`` and ``fat``
+    are the rings' intensities."""
     padded = np.pad(display, margin)
-    mask = (padded > 12).astype(np.uint8)
+    mask = (padded > head_above).astype(np.uint8)
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not contours or len(max(contours, key=cv2.contourArea)) < 5:
         return padded
     (cx, cy), (w, h), angle = cv2.fitEllipse(max(contours, key=cv2.contourArea))
     out = padded.astype(np.float32)
-    bone, scalp = np.zeros_like(padded), np.zeros_like(padded)
-    cv2.ellipse(bone, ((cx, cy), (w + 14, h + 14), angle), 1, thickness)
-    cv2.ellipse(scalp, ((cx, cy), (w + 14 + 2.5 * thickness, h + 14 + 2.5 * thickness), angle), 1, thickness - 1)
-    out[bone > 0], out[scalp > 0] = 25.0, float(fat)
+    bone_ring, scalp_ring = np.zeros_like(padded), np.zeros_like(padded)
+    cv2.ellipse(bone_ring, ((cx, cy), (w + ring_gap, h + ring_gap), angle), 1, thickness)
+    scalp_axes = (w + ring_gap + 2.5 * thickness, h + ring_gap + 2.5 * thickness)
+    cv2.ellipse(scalp_ring, ((cx, cy), scalp_axes, angle), 1, thickness - 1)
+    out[bone_ring > 0], out[scalp_ring > 0] = bone, fat
     return np.clip(cv2.GaussianBlur(out, (0, 0), 1.0), 0, 255).astype(np.uint8)
 
 

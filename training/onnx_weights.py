@@ -123,14 +123,18 @@ def _read_head(nodes, flatten, inits) -> list[DenseOp | AffineOp]:
         values = [inits[n] for n in node.input if n in inits]
         return values[0] if len(values) == 1 else None
 
+    def with_constant_add(node):
+        """(node's constant operand, the next Add's constant operand, that Add); None for what is missing."""
+        add = next_node(node.output[0])
+        offset = const_operand(add) if add is not None and add.op_type == "Add" else None
+        return const_operand(node), offset, add
+
     head: list[DenseOp | AffineOp] = []
     tensor = flatten.output[0]
     node = next_node(tensor)
     while node is not None:
         if node.op_type == "MatMul":
-            kernel = const_operand(node)
-            add = next_node(node.output[0])
-            bias = const_operand(add) if add is not None and add.op_type == "Add" else None
+            kernel, bias, add = with_constant_add(node)
             if kernel is None or bias is None:
                 raise OnnxImportError(f"dense {node.name!r} has no constant kernel and bias")
             tensor = add.output[0]
@@ -141,9 +145,7 @@ def _read_head(nodes, flatten, inits) -> list[DenseOp | AffineOp]:
                 tensor = act.output[0]
             head.append(DenseOp(kernel, bias, activation))
         elif node.op_type == "Mul":
-            mul = const_operand(node)
-            add = next_node(node.output[0])
-            offset = const_operand(add) if add is not None and add.op_type == "Add" else None
+            mul, offset, add = with_constant_add(node)
             if mul is None or offset is None:
                 raise OnnxImportError(f"batch norm {node.name!r} is not a constant Mul + Add")
             head.append(AffineOp(mul.reshape(-1), offset.reshape(-1)))
