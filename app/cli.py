@@ -12,12 +12,17 @@ Exit status: 0 every file classified; 1 some files failed (or nothing to classif
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from app.core.runs.batch import BatchItem, SeriesSummary, run_batch
+from app.core.runs.progress import CancelToken
 from app.cli_types import positive_int, unit_float
 from app.core.errors import BrainLensError
 from app.core.model.identity import ModelInfo
@@ -209,11 +214,12 @@ def _run(args, classifier: Classifier, sinks: list[ResultSink], out, err) -> int
         say(header_line())
     pipeline = ResultPipeline([*sinks, ReleasePixels()])  # the CLI keeps nothing per scan
     readers = ReaderWarnings()
+    stop = CancelToken()
     interrupted = False
     try:
-        with readers:
+        with readers, ctrl_c_stops(stop):
             for item in run_batch(args.paths, classifier, recursive=args.recursive, crop=args.crop,
-                                  batch_size=args.batch_size, on_progress=on_progress,
+                                  batch_size=args.batch_size, on_progress=on_progress, cancel=stop,
                                   plane=getattr(args, "plane", "axial"), volume_heatmaps=bool(args.heatmaps)):
                 pipeline.write(item)
                 if not args.quiet:
@@ -223,6 +229,7 @@ def _run(args, classifier: Classifier, sinks: list[ResultSink], out, err) -> int
         interrupted = True
     finally:
         bar.close()
+        interrupted = interrupted or stop.cancelled
         summary = pipeline.close(interrupted=interrupted)
     _print_summary(summary, classifier, out)
     if readers.summary():
@@ -230,6 +237,29 @@ def _run(args, classifier: Classifier, sinks: list[ResultSink], out, err) -> int
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if summary.read and not summary.failed else EXIT_SOME_FAILED
+
+
+@contextlib.contextmanager
+def ctrl_c_stops(stop: CancelToken) -> Iterator[None]:
+    """While inside: the first Ctrl+C cancels ``stop`` (the run ends after the batch in hand, and
+    everything done so far is written); a second one raises KeyboardInterrupt at once.
+
+    A flag, not an exception: a KeyboardInterrupt that lands in a finaliser or a library's clean-up is
+    swallowed there, and the run would go on to the end. Outside the main thread nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_ctrl_c(signum: int, frame: object) -> None:
+        if stop.cancelled:
+            raise KeyboardInterrupt
+        stop.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _print_summary(summary: RunSummary, classifier: Classifier, out) -> None:

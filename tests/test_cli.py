@@ -213,3 +213,17 @@ def test_gpu_request_on_this_machine_in_a_subprocess_shows_no_runtime_error(tiny
     assert "[E:onnxruntime" not in done.stderr and "\x1b[" not in done.stderr
     if cuda_device_count() == 0:
         assert done.stderr.count("No usable GPU was found") == 1 and "on CPU" in done.stdout
+
+
+def test_first_ctrl_c_stops_the_run_after_the_batch_in_hand_a_second_at_once():
+    import signal
+
+    from app.core.runs.progress import CancelToken
+
+    before = signal.getsignal(signal.SIGINT)
+    stop = CancelToken()
+    with pytest.raises(KeyboardInterrupt), cli.ctrl_c_stops(stop):
+        signal.raise_signal(signal.SIGINT)
+        assert stop.cancelled  # a flag the run checks between batches, not an exception
+        signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before

@@ -197,11 +197,11 @@ def test_ctrl_c_mid_batch_keeps_results_so_far_and_closes_the_json(long_folder, 
     try:
         _wait_for_rows(tmp_path / "r.csv", process, rows=3)
         process.send_signal(signal.SIGINT)
-        stdout, _ = process.communicate(timeout=60)
+        stdout, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == cli.EXIT_INTERRUPTED
+    assert process.returncode == cli.EXIT_INTERRUPTED, f"stdout:\n{stdout}\nstderr:\n{stderr}"
     rows = _complete_rows(tmp_path / "r.csv")
     document = json.loads((tmp_path / "r.json").read_text())
     assert document["summary"]["interrupted"] is True
