@@ -107,17 +107,13 @@ def test_a_corrupt_cached_wheel_is_refused_and_deleted(tmp_path):
     assert not (tmp_path / default_model.WHEEL_NAME).exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known shortfall: the int8 variant of the fine-tuned default model agrees with float32 on 40 MNI slices at "
-    "top-1 95 %, mean |diff| 0.024 (bar 0.02), Grad-CAM median Pearson 0.90 (bar 0.98); excluding block 5 from "
-    "quantisation, QDQ format and other calibration methods did not help (measured 2026-12-02). Strict: when the "
-    "variant meets its bar again this test must be un-marked."))
 def test_int8_variant_when_built(default_model_path):
     path = default_model_path.with_name("brainlens-vgg16-int8.onnx")
     if not path.exists():
         pytest.skip("int8 model not built: python -m export default --quantize int8")
     info = convert.read_card(path).quantization
-    # measured: top-1 100 %, mean |diff| 0.006, max |diff| 0.105 on 40 MNI slices
+    # measured 2026-12-02 on the fine-tuned default (onnxruntime 1.31.1): top-1 97.5 %, mean |diff| 0.003,
+    # max |diff| 0.149, Grad-CAM median Pearson 0.995 on 40 MNI slices
     assert info["top1_agreement"] >= 0.95 and info["prob_mean_abs_diff"] < 0.02, info
     assert info["prob_max_abs_diff"] < 0.2 and info["gradcam_median_pearson"] > 0.98, info
     assert info["float_model_sha256"]
