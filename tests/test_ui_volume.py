@@ -96,3 +96,6 @@ def test_a_volume_in_a_batch_gets_its_summary_row_and_opens_from_it(qtbot, windo
     window.batch.row_activated.emit(volume)
     wait_classified(qtbot, window)
     assert window.page.currentWidget() is window.volume_panel and len(window.view.scans) == 12
+    shown = window.view.scans[window.view.index]
+    assert shown.slice_index == volume.slice_index  # the row's top slice, in the slice view and its result ...
+    assert window.volume_panel.cursor[2] == shown.slice_index  # ... and in the three-plane view's axial pane

@@ -55,6 +55,7 @@ class VolumeMixin:
             self.volume_panel.volume = None
             return
         self.volume_panel.set_volume(volume, self.convention())
+        self._viewer_slice_shown(self.view.index)  # the three planes open on the slice the viewer shows
         self.volume_panel.set_style(self.view.colormap(), self.view.opacity())
         self.show_volume_view()
 
