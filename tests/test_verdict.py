@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from app.core.model import modality, verdict
-from app.core.reports.numbers import format_percent_short
+from app.core.reports.numbers import format_percent, format_percent_short
 from tests.model_fixtures import CLASSES
 
 
@@ -82,3 +82,11 @@ def test_the_audit_records_the_flags_and_figures_the_user_sees():
                                  file_sha256=None, model_info=strict)
     assert photo.result == "not assessed" and photo.confidence is None and photo.p_tumour is None
     assert photo.flags == ("out_of_distribution",)
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (0.99996, "> 99.99 %"), (0.99994, "99.99 %"), (1.0, "100.00 %"), (0.00004, "< 0.01 %"), (0.0, "0.00 %"),
+    (0.8734, "87.34 %"), (None, "—"),
+])
+def test_report_percentages_keep_the_csv_digits_but_never_round_up_to_certainty(value, text):
+    assert format_percent(value) == text

@@ -29,11 +29,19 @@ def format_probability(p: float | None) -> str:
 
 
 def format_percent(p: float | None, missing: str = "—") -> str:
-    """The report text of a probability: "87.34 %" (the CSV's digits, shifted two places)."""
+    """The report text of a probability: "87.34 %" (the CSV's digits, shifted two places). As on the
+    screen, rounding never claims certainty: a value below 1 that the CSV rounds to 1.0000 is
+    "> 99.99 %", one above 0 that it rounds to 0.0000 is "< 0.01 %"."""
     value = round_probability(p)
-    if value is None:
+    if value is None or p is None:
         return missing
-    return f"{value * 100:.{PROBABILITY_DECIMALS - 2}f} %"
+    decimals = PROBABILITY_DECIMALS - 2
+    step = 10.0 ** -decimals
+    if value == 1.0 and float(p) < 1.0:
+        return f"> {100.0 - step:.{decimals}f} %"
+    if value == 0.0 and float(p) > 0.0:
+        return f"< {step:.{decimals}f} %"
+    return f"{value * 100:.{decimals}f} %"
 
 
 def format_percent_short(p: float | None, decimals: int = 1, missing: str = "—") -> str:
