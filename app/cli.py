@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="image, DICOM or NIfTI files, or folders")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="write one row per scan to this CSV file")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write results (and series summaries) as JSON")
-    parser.add_argument("--heatmaps", type=Path, metavar="DIR", help="write a Grad-CAM overlay PNG per scan here (a volume: one <name>_gradcam.nii.gz)")
+    parser.add_argument("--heatmaps", type=Path, metavar="DIR", help="write a Grad-CAM overlay PNG per assessed scan here (none for a scan not assessed; a volume: one <name>_gradcam.nii.gz)")
     parser.add_argument("--plane", choices=("axial", "all"), default="axial",
                         help="volumes (NIfTI, non-axial DICOM series): classify axial slices, or every plane "
                              "the model card says the model was trained on (default: axial)")

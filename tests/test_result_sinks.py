@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -147,3 +148,23 @@ def test_run_summary_counts_add_up_and_name_the_classes():
     assert summary.counts_line({"meningioma": "Meningioma"}, per_class=True) == (
         "3 scans: 2 classified (Meningioma 2), 0 not assessed, 1 failed")
     assert summary.failures == [(Path("b.png"), "not an image")]
+
+
+def test_heatmap_files_are_written_for_assessed_scans_only(classifier, tmp_path):
+    from app.core.reports.heatmap_files import HeatmapFiles
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(mri_data.to_uint8(mri_data.axial_slice(80))).save(folder / "axial.png")
+    noise = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(folder / "noise.png")  # not a brain MRI: not assessed
+    sink = HeatmapFiles(tmp_path / "maps")
+    items = []
+    with ResultPipeline([sink]) as pipeline:
+        for item in run_batch([folder], classifier):
+            pipeline.write(item)
+            items.append(item)
+    assessed = [i.path.stem for i in items if i.prediction is not None and i.prediction.assessed]
+    assert len(assessed) < len(items)  # the noise was refused, so the rule is at stake
+    written = sorted(p.name.split("_")[0] for p in (tmp_path / "maps").glob("*.png"))
+    assert written == sorted(assessed) and sink.written == len(assessed)

@@ -1,4 +1,5 @@
-"""Grad-CAM files as a result sink: one overlay PNG per classified scan (``--heatmaps DIR``).
+"""Grad-CAM files as a result sink: one overlay PNG per assessed scan (``--heatmaps DIR``); a scan
+that is not assessed gets none, as the GUI draws none for it unless asked.
 
 A scan gets its predicted class's heatmap over the scan; a volume gets one ``<name>_gradcam.nii.gz``
 heatmap volume in the input's geometry instead (its slices get no PNG each). Names never repeat.
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.model import verdict
 from app.core.runs.batch import BatchItem, SeriesSummary
 from app.core.runs.volumes import VolumeSummary
 from app.core.scans.volume import Volume
@@ -46,6 +48,8 @@ class HeatmapFiles:
                 self._write_volume(item, item.heatmap, item.volume)
             return
         if not isinstance(item, BatchItem) or item.prediction is None or item.scan is None or item.plane:
+            return
+        if not verdict.is_assessed(item.prediction):  # a map would suggest a class it was not given (as in the GUI)
             return
         from PIL import Image
 
