@@ -89,6 +89,8 @@ def test_gui_table_its_pdf_and_the_cli_csv_agree(qtbot, window, scans_folder, ti
     for name, row in table.items():
         shown = words.get(rows[name]["predicted_class"], "Not assessed")
         assert row.class_name == shown
+        csv_flags = [flag.replace("_", " ") for flag in rows[name]["flags"].split(";") if flag]
+        assert row.flags == ", ".join(csv_flags)  # the same flags, out-of-distribution reasons included
 
     # the photo: not assessed, and no figure of it anywhere
     photo_row, photo_csv = table["holiday_photo.png"], rows["holiday_photo.png"]

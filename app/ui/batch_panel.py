@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.model.verdict import NOT_ASSESSED_TITLE, flags_at
+from app.core.model.verdict import NOT_ASSESSED_TITLE
+from app.core.reports.results_io import item_flags
 from app.core.reports.numbers import format_percent_short
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -65,7 +66,7 @@ def row_from_item(item: Any, display_names: dict[str, str] | None = None,
     if ok:
         assessed = bool(getattr(prediction, "assessed", True))
         class_name = names.get(prediction.predicted_class, prediction.predicted_class) if assessed else NOT_ASSESSED_TITLE
-        flags = ", ".join(f.replace("_", " ") for f in flags_at(prediction, threshold))
+        flags = ", ".join(f.replace("_", " ") for f in item_flags(item, threshold))  # as in the CSV and PDF
         return BatchRow(Path(item.path), getattr(item, "label", Path(item.path).name), ", ".join(position),
                         frame, slice_index, True, class_name,
                         float(prediction.confidence) if assessed else None,
