@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import csv
 import json
 import shutil
@@ -138,3 +140,5 @@ def test_pdf_report_has_a_volume_section_with_its_curve(cli_run):
                           check=True).stdout
     assert "Volumes (2)" in text and "P(tumour) by axial slice" in text
     assert "4 empty slice(s) skipped" in text
+    # the folder's one axial DICOM series is a series; the two volumes are not also listed as series
+    assert re.search(r"DICOM series\s+1\n", text) and "Series (1)" in text

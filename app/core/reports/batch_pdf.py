@@ -139,17 +139,20 @@ class BatchReport:
         slice_words = f"slice {top_index + 1}" if isinstance(top_index, int) else None
         top_label = getattr(item, "top_slice_label", None) or slice_words
         name = getattr(item, "label", None) or Path(getattr(item, "path", "")).name
-        if self.anonymise:  # labels carry file and folder names, which often carry patient names
+        if getattr(item, "kind", None) == "volume":  # its own section, not a DICOM series
+            from app.core.reports.volume_report import VolumeRow
+
+            if self.anonymise:  # labels carry file and folder names, which often carry patient names
+                name = f"volume {len(self.volumes) + 1}"
+            self.volumes.append(VolumeRow.from_summary(item, name))
+            return
+        if self.anonymise:
             name, top_label = f"series {len(self.series) + 1}", slice_words
         self.series.append(_SeriesRow(
             name, getattr(item, "slice_count", None),
             getattr(item, "majority_class", None), top_label,
             getattr(item, "top_p_tumour", None) if hasattr(item, "top_p_tumour")
             else getattr(item, "max_p_tumour", None)))
-        if getattr(item, "kind", None) == "volume":
-            from app.core.reports.volume_report import VolumeRow
-
-            self.volumes.append(VolumeRow.from_summary(item, name))
 
     def extend(self, items: Iterable[Any]) -> BatchReport:
         for item in items:
@@ -178,6 +181,8 @@ class BatchReport:
         ]
         if self.series:
             facts.append(("DICOM series", str(len(self.series))))
+        if self.volumes:
+            facts.append(("Volumes", str(len(self.volumes))))
         fact_table = Table([[para(k, "label"), para(v, "cell_bold")] for k, v in facts],
                            colWidths=[52 * mm, 20 * mm])
         fact_table.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0),
