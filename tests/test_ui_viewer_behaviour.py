@@ -237,3 +237,13 @@ def test_results_panel_fits_at_1280x800_with_the_batch_open(qtbot, window, mni_p
     scroll = window.results_dock.widget()
     qtbot.waitUntil(lambda: scroll.viewport().height() > 0, timeout=TIMEOUT)
     assert window.results.sizeHint().height() <= scroll.viewport().height() + 2
+
+
+def test_a_long_error_hint_on_the_empty_page_shows_every_line(qtbot, window):
+    window.resize(1400, 900)
+    window.show()
+    window.page.show_hint("scan_with_a_long_name.dcm could not be opened: " + "the file ends before its pixel data; " * 6)
+    qtbot.wait(50)
+    label = window.page.hint.message
+    assert label.isVisible() and label.heightForWidth(label.width()) > 2 * label.fontMetrics().height()
+    assert label.height() >= label.heightForWidth(label.width())  # tall enough for all its wrapped lines

@@ -57,7 +57,14 @@ class DropHint(QWidget):
         layout.addSpacing(6)
         layout.addWidget(detail)
         layout.addSpacing(16)
-        layout.addWidget(self.message, 0, Qt.AlignmentFlag.AlignHCenter)
+        # in a row of its own, between stretches: a word-wrapped label given a centre alignment gets the
+        # height of one line and clips the second
+        self.message.setMaximumWidth(720)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.message, 4)
+        row.addStretch(1)
+        layout.addLayout(row)
         layout.addStretch(3)
 
     def show_message(self, text: str) -> None:
