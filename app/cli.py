@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="brainlens classify",
         description="Classify brain MRI slices (files, folders, DICOM series). Research use only: not for diagnosis.",
+        epilog=f"exit status: {EXIT_OK} every file classified; {EXIT_SOME_FAILED} some files could not be read "
+               f"(they are listed), or nothing to classify; {EXIT_USAGE} usage or set-up error; "
+               f"{EXIT_INTERRUPTED} interrupted (Ctrl+C: the results so far are written)",
     )
     parser.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="image, DICOM or NIfTI files, or folders")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="write one row per scan to this CSV file")

@@ -227,3 +227,10 @@ def test_first_ctrl_c_stops_the_run_after_the_batch_in_hand_a_second_at_once():
         assert stop.cancelled  # a flag the run checks between batches, not an exception
         signal.raise_signal(signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_help_states_the_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "exit status: 0 every file classified; 1 some files could not be read" in text and "130 interrupted" in text
