@@ -67,6 +67,8 @@ def test_batch_counts_add_up_and_the_table_has_series_and_patient(qtbot, window,
     status = window.batch.status.text()
     numbers = [int(n) for n in __import__("re").findall(r"(\d+) (?:classified|not assessed|failed)", status)]
     assert status.startswith("Done: 22 scans:") and sum(numbers) == 22 and "1 failed" in status
+    bar = window.statusBar().currentMessage()  # short enough for the status bar: no per-class detail
+    assert __import__("re").fullmatch(r"Batch done: 22 scans: \d+ classified, \d+ not assessed, 1 failed", bar), bar
     rows = window.batch.model.rows
     summary = next(r for r in rows if r.is_summary)
     assert summary.label.startswith("▸ Series") and "of 20 slices" in summary.position

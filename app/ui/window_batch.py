@@ -55,9 +55,10 @@ class BatchMixin:
     def _batch_done(self) -> None:
         names = class_display_names(self.classifier.card) if self.classifier is not None else {}
         state = "Cancelled" if self._batch_cancelled else "Done"
-        message = f"{state}: {RunSummary.of(self.batch.model.items).counts_line(names, per_class=True)}"
-        self.batch.finish(message)
-        self.statusBar().showMessage(f"Batch {message[0].lower()}{message[1:]}", 15000)
+        summary = RunSummary.of(self.batch.model.items)
+        self.batch.finish(f"{state}: {summary.counts_line(names, per_class=True)}")
+        # the status bar shares its width with the model's name: the counts without the per-class detail
+        self.statusBar().showMessage(f"Batch {state.lower()}: {summary.counts_line()}", 15000)
         self._batch_worker = None
         self.batch_finished.emit()
 
