@@ -45,10 +45,7 @@ class BatchMixin:
         if isinstance(value, Progress):
             self.batch.set_progress(value.done, value.total, "")
             return
-        names = class_display_names(self.classifier.card) if self.classifier is not None else {}
-        summary = isinstance(value, SeriesSummary)  # a series' or a volume's
-        self.batch.model.add(row_from_summary(value, names) if summary
-                             else row_from_item(value, names, self.settings.low_confidence_threshold), value)
+        self.batch.model.add(self._batch_row(value), value)
         if self.batch.model.rowCount() == 1 and "first_result_s" not in self.timings and self._opened_at:
             self.timings["first_result_s"] = time.perf_counter() - self._opened_at
 
@@ -70,11 +67,14 @@ class BatchMixin:
 
     def refresh_batch_rows(self) -> None:
         """Rebuilds the table's rows from its items (after the low-confidence threshold changed)."""
+        self.batch.model.replace_rows([self._batch_row(item) for item in self.batch.model.items])
+
+    def _batch_row(self, item: Any) -> Any:
+        """A result's row: a summary row for a series' or a volume's summary, else the scan's row."""
         names = class_display_names(self.classifier.card) if self.classifier is not None else {}
-        threshold = self.settings.low_confidence_threshold
-        self.batch.model.replace_rows([
-            row_from_summary(item, names) if isinstance(item, SeriesSummary)
-            else row_from_item(item, names, threshold) for item in self.batch.model.items])
+        if isinstance(item, SeriesSummary):
+            return row_from_summary(item, names)
+        return row_from_item(item, names, self.settings.low_confidence_threshold)
 
     def export_batch_csv(self) -> None:
         if not self.batch.model.items:
